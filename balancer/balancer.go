@@ -2,10 +2,17 @@
 // a fixed list of backends (the backends of one service in one routing
 // table) and picks among those that are available at the moment of the
 // request. Policies read backends through the small Backend view defined
-// here; the proxy's backends implement it.
+// here; the proxy's backends implement it. Health, in-flight counts and
+// latency stay on the backends: a policy never copies them, so a new table
+// (and so a new policy) never resets them.
+//
+// New builds a policy from a Config; NewRoundRobin, NewLeastConn, NewP2C,
+// NewRandom, NewHashSource, NewHashHeader and NewCookie build one kind each.
+// Weights are read once, when the policy is built.
 //
 // Every Pick is lock-free and allocation-free and safe for concurrent use:
-// policy state is immutable after New except for atomic counters.
+// policy state is immutable after New except for atomic counters. The
+// random source is injected (Config.Rand) so that tests are deterministic.
 package balancer
 
 import (
@@ -23,36 +30,46 @@ type Backend interface {
 	// Latency is a moving average of the backend's response time; zero
 	// when unknown.
 	Latency() time.Duration
-	// Weight is the backend's relative share, 1 or more.
+	// Weight is the backend's relative share, 1 or more. Policies read it
+	// once, when they are built; values below 1 count as 1 and values above
+	// MaxWeight as MaxWeight.
 	Weight() int
 	// Key is a stable, opaque identifier of the backend: hash policies hash
 	// it and the cookie policy stores it in the cookie. It must not reveal
-	// the backend's address.
+	// the backend's address. Hash and cookie policies require keys to be
+	// non-empty and unique.
 	Key() string
 }
 
 // Tried is the set of backends, by index, that one request has already
-// tried; a policy never picks them again. Indexes from 64 on are not
-// tracked.
+// tried; a policy never picks them again. Its zero value is the empty set.
+//
+// Index i is recorded in bit i mod 64. Below 64 the set is exact; from 64 on
+// an index shares its bit with others, so Has may report an untried backend
+// as tried, never the reverse: a retry never lands on a backend it has
+// already tried, at the cost of skipping a few untried ones in services of
+// more than 64 backends.
 type Tried uint64
 
-// Add returns t with index i added.
+// Add returns t with index i added. Negative indexes (Pick's -1) are
+// ignored.
 func (t Tried) Add(i int) Tried {
-	if i < 0 || i >= 64 {
+	if i < 0 {
 		return t
 	}
-	return t | 1<<uint(i)
+	return t | 1<<uint(i&63)
 }
 
 // Has reports whether index i is in t.
-func (t Tried) Has(i int) bool { return i >= 0 && i < 64 && t&(1<<uint(i)) != 0 }
+func (t Tried) Has(i int) bool { return i >= 0 && t&(1<<uint(i&63)) != 0 }
 
 // Policy picks a backend for a request.
 type Policy interface {
 	// Pick returns the index of the chosen backend in the list the policy
 	// was built for, or -1 when no available backend is left outside tried.
-	// r may be nil (TCP connections); hash policies then fall back to their
-	// base policy.
+	// r may be nil (TCP connections); hash and cookie policies then fall
+	// back to round robin. A TCP proxy that wants source hashing passes a
+	// Request with only RemoteAddr set.
 	Pick(r *http.Request, tried Tried) int
 }
 
