@@ -262,16 +262,19 @@ func (p *partial) parse(f field, v string) string {
 	case fProtocol:
 		s.Options.Protocol, err = ParseProtocol(v)
 	case fHealthPath:
-		if !strings.HasPrefix(v, "/") {
-			err = fmt.Errorf("want a path that starts with /")
+		if !strings.HasPrefix(v, "/") || strings.ContainsFunc(v, isSpaceOrControl) {
+			err = fmt.Errorf("want a path that starts with / and has no spaces or control characters")
 		}
 		h.Path = v
 	case fHealthPort:
 		h.Port, err = parseInt(v, 1, 65535)
 	case fHealthHost:
-		h.Host = strings.ToLower(v)
-		if _, err = ParseHosts(v); err == nil && strings.HasPrefix(v, "*") {
-			err = fmt.Errorf("want a host name without wildcard")
+		// One name: the Host header of the probe. Empty means the default.
+		h.Host = lowerASCII(v)
+		if strings.HasPrefix(h.Host, "*") || strings.Contains(h.Host, ",") {
+			err = fmt.Errorf("want one host name without wildcard")
+		} else if h.Host != "" {
+			err = checkHost(h.Host)
 		}
 	case fHealthMode:
 		if v != "http" && v != "tcp" {
@@ -302,7 +305,7 @@ func (p *partial) parse(f field, v string) string {
 func ParseHosts(v string) ([]string, error) {
 	var hosts []string
 	for _, h := range strings.Split(v, ",") {
-		h = strings.ToLower(strings.TrimSpace(h))
+		h = lowerASCII(strings.TrimSpace(h))
 		if h == "" {
 			continue
 		}
@@ -338,6 +341,21 @@ func checkHost(h string) error {
 	}
 	return nil
 }
+
+// lowerASCII lowercases only ASCII letters. strings.ToLower would fold some
+// non-ASCII letters into ASCII ones (KELVIN SIGN → "k") and so accept a host
+// other than the one written; here they stay non-ASCII and checkHost rejects
+// them.
+func lowerASCII(s string) string {
+	return strings.Map(func(r rune) rune {
+		if 'A' <= r && r <= 'Z' {
+			return r + 'a' - 'A'
+		}
+		return r
+	}, s)
+}
+
+func isSpaceOrControl(r rune) bool { return r <= ' ' || r == 0x7f }
 
 // ParsePath parses a path prefix: it must start with "/"; a trailing "/"
 // is dropped because prefixes match whole segments.

@@ -3,6 +3,7 @@ package discovery
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -142,6 +143,11 @@ func Merge(snaps ...*Snapshot) Snapshot {
 				continue
 			}
 			owner[svc.Name] = svc.Provider
+			// Sort and DropRouteConflicts below change the slices: work on
+			// copies so that the inputs (which the Merger keeps, and earlier
+			// merged snapshots share) are never written.
+			svc.Routes = slices.Clone(svc.Routes)
+			svc.Endpoints = slices.Clone(svc.Endpoints)
 			out.Services = append(out.Services, svc)
 		}
 	}
@@ -152,16 +158,17 @@ func Merge(snaps ...*Snapshot) Snapshot {
 
 // DropRouteConflicts removes every route that an earlier service in the
 // slice already claims (same host and path) and reports each as a Problem.
-// The slices' backing arrays are reused; routes are copied before change.
+// A route listed twice by one service is no conflict. The slices' backing
+// arrays are reused; routes are copied before change.
 func DropRouteConflicts(services []Service, problems []Problem) ([]Service, []Problem) {
-	claimed := map[Route]string{}
+	claimed := map[Route]int{} // route → index of the service that has it
 	for i := range services {
 		svc := &services[i]
 		var kept []Route
 		for j, r := range svc.Routes {
-			prev, taken := claimed[r]
-			if !taken {
-				claimed[r] = svc.Name
+			owner, taken := claimed[r]
+			if !taken || owner == i {
+				claimed[r] = i
 				if kept != nil {
 					kept = append(kept, r)
 				}
@@ -172,7 +179,7 @@ func DropRouteConflicts(services []Service, problems []Problem) ([]Service, []Pr
 			}
 			problems = append(problems, Problem{
 				Provider: svc.Provider, Source: "service " + svc.Name, Key: "host/path",
-				Message: fmt.Sprintf("route %s is already served by service %s; this route is ignored", r, prev),
+				Message: fmt.Sprintf("route %s is already served by service %s; this route is ignored", r, services[owner].Name),
 			})
 		}
 		if kept != nil {
