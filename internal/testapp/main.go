@@ -1,0 +1,78 @@
+// Command testapp is the HTTP backend that cutover's end-to-end tests and
+// benchmarks run behind the proxy, on the host or as a FROM scratch image.
+//
+// Every path not listed below answers "<name> <version> <method> <path>\n"
+// with X-Backend and X-Version headers, echoes the forwarding headers it saw
+// as X-Seen-*, and reports the request body's length in X-Body-Bytes. Query
+// parameters shape the response: ?sleep=DURATION, ?status=NNN, ?size=N,
+// ?stream=N. The other endpoints are:
+//
+//	/healthz          200 "ok" when healthy and ready, 503 otherwise
+//	/control/healthy  ?v=true|false flips the health reported by /healthz
+//	/control/fail     ?v=true|false makes every echo response a 500
+//	/ws               WebSocket echo, text and binary
+//	/stats            JSON {"name","version","requests"}
+//
+// With -probe it is instead a one-shot health client for Docker's
+// HEALTHCHECK, since a scratch image has no curl.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Getenv, os.Stderr))
+}
+
+// run is main without the process exit: it returns the exit code.
+func run(args []string, getenv func(string) string, stderr io.Writer) int {
+	log := zerolog.New(stderr).With().Timestamp().Logger()
+	cfg, err := parseConfig(args, getenv, os.Hostname, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		return 2
+	}
+	if cfg.probe != "" {
+		return probeExit(cfg.probe, stderr)
+	}
+	ctx, stop := signalContext(cfg.ignoreSIGTERM)
+	defer stop()
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		log.Error().Err(err).Str("addr", cfg.addr).Msg("listen")
+		return 1
+	}
+	a := newApp(cfg, time.Now)
+	log.Info().Str("addr", ln.Addr().String()).Str("name", cfg.name).
+		Str("version", cfg.version).Msg("serving")
+	if err := serve(ctx, ln, a, DefaultShutdownTimeout); err != nil {
+		log.Error().Err(err).Msg("serve")
+		return 1
+	}
+	log.Info().Msg("stopped")
+	return 0
+}
+
+// signalContext is cancelled by SIGINT and, unless ignoreTerm, by SIGTERM.
+// With ignoreTerm SIGTERM is ignored outright, so that tests can exercise a
+// container that only a stop timeout (SIGKILL) ends.
+func signalContext(ignoreTerm bool) (context.Context, context.CancelFunc) {
+	if ignoreTerm {
+		signal.Ignore(syscall.SIGTERM)
+		return signal.NotifyContext(context.Background(), os.Interrupt)
+	}
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
