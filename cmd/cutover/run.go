@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/rs/zerolog"
+
+	"github.com/cutoverproxy/cutover/admin"
+	"github.com/cutoverproxy/cutover/discovery"
+	"github.com/cutoverproxy/cutover/discovery/file"
+	"github.com/cutoverproxy/cutover/proxy"
+)
+
+// runConfig holds the flags of "cutover run".
+type runConfig struct {
+	httpAddr          string
+	adminAddr         string
+	configPath        string
+	logLevel          string
+	logFormat         string
+	accessLog         bool
+	shutdownTimeout   time.Duration
+	readHeaderTimeout time.Duration
+	clientIdleTimeout time.Duration
+	proxy             proxy.Config
+}
+
+func runSetup() (*flagSet, runFunc) {
+	var c runConfig
+	fs := newFlagSet("run", "Run the proxy: serve HTTP with the routes that the providers report.")
+	fs.StringVar(&c.httpAddr, "http-addr", ":80", "`address` of the HTTP listener")
+	fs.StringVar(&c.adminAddr, "admin-addr", ":8081", "`address` of the admin listener (metrics, health, API); empty turns it off")
+	fs.StringVar(&c.configPath, "config", "", "`path` of a YAML file of services, watched for changes; empty means none")
+	fs.StringVar(&c.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
+	fs.StringVar(&c.logFormat, "log-format", "json", "log `format`: json or console")
+	fs.BoolVar(&c.accessLog, "access-log", false, "log every request at info level")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM or SIGINT, how long in-flight requests may take to finish")
+	fs.DurationVar(&c.readHeaderTimeout, "read-header-timeout", 10*time.Second, "how long a client may take to send request headers")
+	fs.DurationVar(&c.clientIdleTimeout, "client-idle-timeout", 120*time.Second, "how long an idle client keep-alive connection stays open")
+	fs.DurationVar(&c.proxy.DialTimeout, "dial-timeout", proxy.DefaultDialTimeout, "how long connecting to a backend may take before another backend is tried")
+	fs.DurationVar(&c.proxy.ResponseHeaderTimeout, "response-header-timeout", proxy.DefaultResponseHeaderTimeout, "how long a backend may take to send response headers (504 after)")
+	fs.DurationVar(&c.proxy.IdleConnTimeout, "backend-idle-timeout", proxy.DefaultIdleConnTimeout, "how long an idle backend connection is kept; keep it below the backends' keep-alive timeout")
+	fs.IntVar(&c.proxy.MaxIdleConnsPerHost, "backend-max-idle", proxy.DefaultMaxIdleConnsPerHost, "idle connections kept per backend")
+	fs.IntVar(&c.proxy.Attempts, "attempts", proxy.DefaultAttempts, "most backends one request is tried on (1 turns retries off)")
+	return fs, func(ctx context.Context, _, stderr io.Writer) error { return c.run(ctx, stderr) }
+}
+
+func (c *runConfig) run(ctx context.Context, stderr io.Writer) error {
+	log, err := newLogger(stderr, c.logLevel, c.logFormat)
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	c.proxy.Logger = log
+	c.proxy.AccessLog = c.accessLog
+	c.proxy.Registerer = reg
+	px, err := proxy.New(c.proxy)
+	if err != nil {
+		return err
+	}
+	if c.configPath != "" {
+		// Fail before listening when the named file cannot be read.
+		if _, err := os.ReadFile(c.configPath); err != nil {
+			return fmt.Errorf("--config: %w", err)
+		}
+	}
+	providers := c.providers()
+	reports := newReports(log, reg, providers)
+	merger := discovery.NewMerger(discovery.MergerConfig{Providers: names(providers), OnReport: reports.report})
+	httpLn, err := net.Listen("tcp", c.httpAddr)
+	if err != nil {
+		return fmt.Errorf("--http-addr: %w", err)
+	}
+	defer httpLn.Close()
+	var adminLn net.Listener
+	if c.adminAddr != "" {
+		if adminLn, err = net.Listen("tcp", c.adminAddr); err != nil {
+			return fmt.Errorf("--admin-addr: %w", err)
+		}
+		defer adminLn.Close()
+	}
+	srv := &http.Server{
+		Handler:           px,
+		ReadHeaderTimeout: c.readHeaderTimeout,
+		IdleTimeout:       c.clientIdleTimeout,
+		MaxHeaderBytes:    1 << 20,
+		ErrorLog:          serverErrorLog(log),
+	}
+	ready := merger.Ready
+	if len(providers) == 0 {
+		ready = func() bool { return true }
+	}
+	adminSrv := &http.Server{
+		Handler: admin.New(admin.Config{
+			Gatherer: reg,
+			Ready:    ready,
+			Status:   func() admin.Status { return status(px.Table(), reports) },
+			Logger:   log,
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          serverErrorLog(log),
+	}
+	log.Info().Str("http", httpLn.Addr().String()).Str("admin", addrOf(adminLn)).Str("version", version).Msg("cutover started")
+	return c.serve(ctx, log, px, merger, providers, srv, httpLn, adminSrv, adminLn)
+}
+
+// serve runs everything until ctx ends, then shuts down gracefully.
+func (c *runConfig) serve(ctx context.Context, log zerolog.Logger, px *proxy.Proxy, merger *discovery.Merger,
+	providers []discovery.Provider, srv *http.Server, httpLn net.Listener, adminSrv *http.Server, adminLn net.Listener) error {
+	bg, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, len(providers)+3)
+	wg.Go(func() { _ = merger.Run(bg, px.Update) })
+	for _, p := range providers {
+		wg.Go(func() {
+			if err := p.Run(bg, merger.Sink(p.Name())); err != nil && bg.Err() == nil {
+				errc <- fmt.Errorf("provider %s: %w", p.Name(), err)
+			}
+		})
+	}
+	go func() {
+		if err := srv.Serve(httpLn); !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("http server: %w", err)
+		}
+	}()
+	if adminLn != nil {
+		go func() {
+			if err := adminSrv.Serve(adminLn); !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("admin server: %w", err)
+			}
+		}()
+	}
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info().Dur("timeout", c.shutdownTimeout).Msg("shutting down: finishing in-flight requests")
+	case runErr = <-errc:
+	}
+	sctx, scancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
+	defer scancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn().Err(err).Msg("shutdown timeout reached: closing the remaining connections")
+		_ = srv.Close()
+	}
+	_ = adminSrv.Close()
+	cancel()
+	wg.Wait()
+	if runErr == nil {
+		log.Info().Msg("stopped")
+	}
+	return runErr
+}
+
+func (c *runConfig) providers() []discovery.Provider {
+	var ps []discovery.Provider
+	if c.configPath != "" {
+		ps = append(ps, file.New(c.configPath))
+	}
+	return ps
+}
+
+func names(ps []discovery.Provider) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.Name()
+	}
+	return out
+}
+
+func addrOf(ln net.Listener) string {
+	if ln == nil {
+		return ""
+	}
+	return ln.Addr().String()
+}

@@ -1,0 +1,178 @@
+package proxy
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/cutoverproxy/cutover/discovery"
+)
+
+// Reasons a backend is out of rotation, kept as bits of Backend.out so
+// that Available is a single atomic load.
+const (
+	outDraining  uint32 = 1 << iota // the provider is stopping it
+	outStarting                     // its own health check has not passed yet
+	outUnhealthy                    // its own health check fails
+	outRemoved                      // it is no longer in the configuration
+)
+
+// Backend is one endpoint of one service. It lives as long as the endpoint
+// stays in the configuration with the same address, across any number of
+// table swaps. All methods are safe for concurrent use.
+type Backend struct {
+	id        string // service + endpoint ID: the registry key
+	key       string // opaque, for hash and cookie policies
+	service   string
+	addr      string
+	protocol  discovery.Protocol
+	rt        http.RoundTripper
+	closeIdle func()
+
+	name atomic.Pointer[string]
+
+	weight   atomic.Int32
+	out      atomic.Uint32
+	inflight atomic.Int64
+	latency  atomic.Int64 // moving average, nanoseconds
+	requests atomic.Uint64
+	failures atomic.Uint64
+	lastErr  atomic.Pointer[backendError]
+}
+
+type backendError struct {
+	at  time.Time
+	err string
+}
+
+func newBackend(service string, ep discovery.Endpoint, tr transport) *Backend {
+	sum := sha256.Sum256([]byte(service + "\x00" + ep.ID))
+	b := &Backend{
+		id:       backendID(service, ep.ID),
+		key:      hex.EncodeToString(sum[:8]),
+		service:  service,
+		addr:     ep.Address,
+		protocol: tr.protocol,
+	}
+	b.setName(ep.Name)
+	b.rt, b.closeIdle = tr.roundTripper(ep.Address)
+	return b
+}
+
+func backendID(service, endpointID string) string { return service + "\x00" + endpointID }
+
+// Available reports whether the backend may receive a new request.
+func (b *Backend) Available() bool { return b.out.Load() == 0 }
+
+// InFlight is the number of requests the backend is serving.
+func (b *Backend) InFlight() int64 { return b.inflight.Load() }
+
+// Latency is a moving average of the time to response headers.
+func (b *Backend) Latency() time.Duration { return time.Duration(b.latency.Load()) }
+
+// Weight is the backend's configured weight.
+func (b *Backend) Weight() int { return int(b.weight.Load()) }
+
+// Key is an opaque stable identifier, used in sticky cookies.
+func (b *Backend) Key() string { return b.key }
+
+// Name is the endpoint's human name; it follows renames.
+func (b *Backend) Name() string { return *b.name.Load() }
+
+func (b *Backend) setName(n string) {
+	if old := b.name.Load(); old == nil || *old != n {
+		b.name.Store(&n)
+	}
+}
+
+// Address is the host:port the backend is dialled at.
+func (b *Backend) Address() string { return b.addr }
+
+// State names why the backend is out of rotation, or "up".
+func (b *Backend) State() string {
+	out := b.out.Load()
+	switch {
+	case out == 0:
+		return "up"
+	case out&outRemoved != 0:
+		return "removed"
+	case out&outDraining != 0:
+		return "draining"
+	case out&outUnhealthy != 0:
+		return "unhealthy"
+	default:
+		return "starting"
+	}
+}
+
+// LastError returns the last transport error and when it happened.
+func (b *Backend) LastError() (time.Time, string) {
+	if e := b.lastErr.Load(); e != nil {
+		return e.at, e.err
+	}
+	return time.Time{}, ""
+}
+
+// setProviderState applies what the provider says about the endpoint.
+// Entering draining closes idle connections so that the backend sees no new
+// request on them.
+func (b *Backend) setProviderState(s discovery.EndpointState) {
+	var bits uint32
+	switch s {
+	case discovery.Draining:
+		bits = outDraining
+	case discovery.Starting:
+		bits = outStarting
+	case discovery.Unhealthy:
+		bits = outUnhealthy
+	}
+	const mask = outDraining | outStarting | outUnhealthy
+	old := b.setBits(mask, bits)
+	if bits&outDraining != 0 && old&outDraining == 0 {
+		b.closeIdle()
+	}
+}
+
+// remove takes the backend out for good: in-flight requests finish on
+// their connections, idle ones are closed.
+func (b *Backend) remove() {
+	b.setBits(outRemoved, outRemoved)
+	b.closeIdle()
+}
+
+// setBits replaces the bits in mask with bits and returns the old value.
+func (b *Backend) setBits(mask, bits uint32) uint32 {
+	for {
+		old := b.out.Load()
+		if b.out.CompareAndSwap(old, old&^mask|bits) {
+			return old
+		}
+	}
+}
+
+// observe records the time one request took to get response headers.
+func (b *Backend) observe(d time.Duration) {
+	for {
+		old := b.latency.Load()
+		next := int64(d)
+		if old != 0 {
+			next = old + (int64(d)-old)/8
+		}
+		if b.latency.CompareAndSwap(old, next) {
+			return
+		}
+	}
+}
+
+func (b *Backend) recordError(err error) {
+	b.failures.Add(1)
+	b.lastErr.Store(&backendError{at: time.Now(), err: err.Error()})
+}
+
+// Requests counts the attempts sent to the backend.
+func (b *Backend) Requests() uint64 { return b.requests.Load() }
+
+// Failures counts the attempts that failed without a response.
+func (b *Backend) Failures() uint64 { return b.failures.Load() }

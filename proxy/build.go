@@ -1,0 +1,165 @@
+package proxy
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+
+	"github.com/cutoverproxy/cutover/balancer"
+	"github.com/cutoverproxy/cutover/discovery"
+)
+
+func emptyTable() *Table {
+	return &Table{exact: map[string]*routeSet{}, wildcard: map[string]*routeSet{}, byName: map[string]*Service{}}
+}
+
+// Update builds a table from s and swaps it in. Backends whose service and
+// endpoint ID are unchanged keep their object, state and connections;
+// backends that left are taken out (in-flight requests finish) and their
+// idle connections closed. Requests in flight keep the table they started
+// with.
+func (p *Proxy) Update(s discovery.Snapshot) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t := emptyTable()
+	t.snapshot = s
+	used := map[string]bool{}
+	for _, ds := range s.Services {
+		svc := p.buildService(ds, used)
+		t.services = append(t.services, svc)
+		t.byName[svc.name] = svc
+		if ds.Options.Protocol == discovery.TCP {
+			// TCP listeners are not built yet; HTTP routes to a TCP
+			// backend would only produce garbage.
+			p.log.Warn().Str("service", ds.Name).Msg("protocol tcp is not served yet: the service gets no route")
+			continue
+		}
+		for _, r := range ds.Routes {
+			t.add(r, svc)
+		}
+	}
+	t.sortRoutes()
+	p.table.Store(t)
+	p.forget(t, used)
+}
+
+// forget removes the backends and service counters that the new table no
+// longer uses.
+func (p *Proxy) forget(t *Table, used map[string]bool) {
+	for id, b := range p.backends {
+		if !used[id] {
+			b.remove()
+			delete(p.backends, id)
+		}
+	}
+	for name := range p.stats {
+		if t.byName[name] == nil {
+			delete(p.stats, name)
+			p.duration.DeleteLabelValues(name)
+		}
+	}
+}
+
+func (p *Proxy) buildService(ds discovery.Service, used map[string]bool) *Service {
+	svc := &Service{name: ds.Name, config: ds, stats: p.serviceStats(ds.Name)}
+	tr := transport{
+		protocol:       ds.Options.Protocol,
+		dialTimeout:    p.cfg.DialTimeout,
+		headerTimeout:  p.cfg.ResponseHeaderTimeout,
+		idleTimeout:    p.cfg.IdleConnTimeout,
+		maxIdlePerHost: p.cfg.MaxIdleConnsPerHost,
+	}
+	views := make([]balancer.Backend, 0, len(ds.Endpoints))
+	for _, ep := range ds.Endpoints {
+		b := p.backend(ds.Name, ep, tr)
+		used[b.id] = true
+		svc.backends = append(svc.backends, b)
+		views = append(views, b)
+	}
+	cfg := balancerConfig(ds.Options.Balance)
+	policy, err := balancer.New(cfg, views)
+	if err != nil {
+		// Discovery validated the policy; this is a bug, not bad input.
+		p.log.Error().Err(err).Str("service", ds.Name).Msg("build balancer; using round robin")
+		policy, _ = balancer.New(balancer.Config{Kind: balancer.RoundRobin}, views)
+	}
+	svc.policy = policy
+	if ds.Options.Balance.Policy == discovery.Cookie {
+		svc.sticky = ds.Options.Balance.Name
+	}
+	return svc
+}
+
+// backend returns the registered backend for ep, or a new one when there
+// is none or its address or protocol changed.
+func (p *Proxy) backend(service string, ep discovery.Endpoint, tr transport) *Backend {
+	id := backendID(service, ep.ID)
+	b := p.backends[id]
+	if b != nil && (b.addr != ep.Address || b.protocol != tr.protocol) {
+		b.remove()
+		b = nil
+	}
+	if b == nil {
+		b = newBackend(service, ep, tr)
+		p.backends[id] = b
+	}
+	b.setName(ep.Name)
+	b.weight.Store(int32(max(ep.Weight, 1)))
+	b.setProviderState(ep.State)
+	return b
+}
+
+func (p *Proxy) serviceStats(name string) *serviceStats {
+	s := p.stats[name]
+	if s == nil {
+		s = &serviceStats{name: name, duration: p.duration.WithLabelValues(name)}
+		p.stats[name] = s
+	}
+	return s
+}
+
+func (t *Table) add(r discovery.Route, svc *Service) {
+	rs := t.routeSet(r.Host)
+	rs.routes = append(rs.routes, pathRoute{path: r.Path, svc: svc})
+}
+
+// routeSet returns the route set of a host, creating it.
+func (t *Table) routeSet(host string) *routeSet {
+	if host == "" {
+		if t.any == nil {
+			t.any = &routeSet{}
+		}
+		return t.any
+	}
+	m, key := t.exact, host
+	if suffix, ok := strings.CutPrefix(host, "*."); ok {
+		m, key = t.wildcard, suffix
+	}
+	rs := m[key]
+	if rs == nil {
+		rs = &routeSet{}
+		m[key] = rs
+	}
+	return rs
+}
+
+func (t *Table) sortRoutes() {
+	sortSet := func(rs *routeSet) {
+		if rs == nil {
+			return
+		}
+		slices.SortStableFunc(rs.routes, func(a, b pathRoute) int {
+			if c := cmp.Compare(len(b.path), len(a.path)); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.path, b.path)
+		})
+	}
+	for _, rs := range t.exact {
+		sortSet(rs)
+	}
+	for _, rs := range t.wildcard {
+		sortSet(rs)
+	}
+	sortSet(t.any)
+}

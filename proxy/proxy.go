@@ -1,0 +1,155 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+)
+
+// Defaults of Config.
+const (
+	DefaultDialTimeout           = 2 * time.Second
+	DefaultResponseHeaderTimeout = 60 * time.Second
+	DefaultIdleConnTimeout       = 30 * time.Second
+	DefaultMaxIdleConnsPerHost   = 256
+	DefaultAttempts              = 3
+)
+
+// Config configures a Proxy. The zero value is usable.
+type Config struct {
+	// DialTimeout bounds connecting to a backend; a backend that does not
+	// accept in time is skipped for another. Zero means DefaultDialTimeout.
+	DialTimeout time.Duration
+	// ResponseHeaderTimeout bounds the wait for a backend's response
+	// headers after the request was sent. Zero means
+	// DefaultResponseHeaderTimeout.
+	ResponseHeaderTimeout time.Duration
+	// IdleConnTimeout closes idle backend connections; keep it below the
+	// backends' own keep-alive timeout. Zero means DefaultIdleConnTimeout.
+	IdleConnTimeout time.Duration
+	// MaxIdleConnsPerHost is the number of idle connections kept per
+	// backend. Zero means DefaultMaxIdleConnsPerHost.
+	MaxIdleConnsPerHost int
+	// Attempts is the most backends one request is tried on. Zero means
+	// DefaultAttempts; 1 turns retries off.
+	Attempts int
+	// Logger receives errors and, with AccessLog, one line per request.
+	// The zero value logs nothing.
+	Logger zerolog.Logger
+	// AccessLog logs every request at info level.
+	AccessLog bool
+	// Registerer receives the data-path metrics. Nil means none are
+	// registered.
+	Registerer prometheus.Registerer
+}
+
+func (c Config) withDefaults() Config {
+	if c.DialTimeout == 0 {
+		c.DialTimeout = DefaultDialTimeout
+	}
+	if c.ResponseHeaderTimeout == 0 {
+		c.ResponseHeaderTimeout = DefaultResponseHeaderTimeout
+	}
+	if c.IdleConnTimeout == 0 {
+		c.IdleConnTimeout = DefaultIdleConnTimeout
+	}
+	if c.MaxIdleConnsPerHost == 0 {
+		c.MaxIdleConnsPerHost = DefaultMaxIdleConnsPerHost
+	}
+	if c.Attempts == 0 {
+		c.Attempts = DefaultAttempts
+	}
+	return c
+}
+
+// Validate reports the first invalid field.
+func (c Config) Validate() error {
+	switch {
+	case c.DialTimeout < 0:
+		return fmt.Errorf("dial timeout %s: want a positive duration", c.DialTimeout)
+	case c.ResponseHeaderTimeout < 0:
+		return fmt.Errorf("response header timeout %s: want a positive duration", c.ResponseHeaderTimeout)
+	case c.IdleConnTimeout < 0:
+		return fmt.Errorf("idle connection timeout %s: want a positive duration", c.IdleConnTimeout)
+	case c.MaxIdleConnsPerHost < 0:
+		return fmt.Errorf("max idle connections per backend %d: want 0 or more", c.MaxIdleConnsPerHost)
+	case c.Attempts < 0 || c.Attempts > 10:
+		return fmt.Errorf("attempts %d: want 1 to 10", c.Attempts)
+	}
+	return nil
+}
+
+// Proxy is the HTTP reverse proxy. It serves requests with the current
+// Table; Update replaces the table. ServeHTTP is safe for concurrent use
+// and lock-free; Update calls are serialized.
+type Proxy struct {
+	cfg      Config
+	log      zerolog.Logger
+	table    atomic.Pointer[Table]
+	unrouted *serviceStats
+	ids      *requestIDs
+	duration *prometheus.HistogramVec
+
+	mu       sync.Mutex // serializes Update; guards the registries below
+	backends map[string]*Backend
+	stats    map[string]*serviceStats
+}
+
+// New returns a Proxy with an empty table.
+func New(cfg Config) (*Proxy, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	p := &Proxy{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		backends: map[string]*Backend{},
+		stats:    map[string]*serviceStats{},
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "cutover_request_duration_seconds",
+			Help:    "Time from receiving a request to the end of its response, by service.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"service"}),
+	}
+	p.unrouted = &serviceStats{}
+	p.ids = newRequestIDs()
+	p.table.Store(emptyTable())
+	if cfg.Registerer != nil {
+		for _, c := range []prometheus.Collector{newCollector(p), p.duration} {
+			if err := cfg.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("register proxy metrics: %w", err)
+			}
+		}
+	}
+	return p, nil
+}
+
+// Table returns the table in use.
+func (p *Proxy) Table() *Table { return p.table.Load() }
+
+// Backend returns the backend of the named service with the given
+// endpoint ID in the current table, or nil.
+func (p *Proxy) Backend(service, endpointID string) *Backend {
+	svc := p.table.Load().Service(service)
+	if svc == nil {
+		return nil
+	}
+	id := backendID(service, endpointID)
+	for _, b := range svc.backends {
+		if b.id == id {
+			return b
+		}
+	}
+	return nil
+}
+
+var (
+	errNoRoute   = errors.New("no route")
+	errNoBackend = errors.New("no available backend")
+)

@@ -1,0 +1,206 @@
+package proxy
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/cutoverproxy/cutover/discovery"
+)
+
+// result is a response as seen by a client goroutine.
+type result struct {
+	code int
+	body string
+	err  error
+}
+
+// goGet sends a GET in a goroutine and returns where its result arrives.
+func (h *harness) goGet(path string) <-chan result {
+	req := h.request("GET", "app.test", path, nil)
+	out := make(chan result, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		defer cancel()
+		res, err := h.client.Do(req.WithContext(ctx))
+		if err != nil {
+			out <- result{err: err}
+			return
+		}
+		defer res.Body.Close()
+		b, err := io.ReadAll(res.Body)
+		out <- result{code: res.StatusCode, body: string(b), err: err}
+	}()
+	return out
+}
+
+func wantResult(t *testing.T, ch <-chan result, body string) {
+	t.Helper()
+	r := recv(t, ch)
+	if r.err != nil || r.code != http.StatusOK || r.body != body {
+		t.Errorf("in-flight request: %d %q %v, want 200 %q", r.code, r.body, r.err, body)
+	}
+}
+
+func TestUpdateKeepsBackends(t *testing.T) {
+	g, slow := gatedBackend(t, "a")
+	h := newHarness(t, Config{})
+	a := endpoint("a", slow)
+	h.p.Update(snapshot(service("app", a)))
+	before := h.p.Backend("app", "a")
+
+	pending := h.goGet("/slow")
+	g.waitArrived(t)
+
+	// Same endpoint, new name and weight, another endpoint and route.
+	a.Name, a.Weight = "a-renamed", 3
+	svc := service("app", a, endpoint("b", namedBackend(t, "b")))
+	svc.Routes = append(svc.Routes, discovery.Route{Host: "new.test", Path: "/"})
+	h.p.Update(snapshot(svc))
+
+	after := h.p.Backend("app", "a")
+	if after != before {
+		t.Fatal("backend replaced by an update that kept its ID and address")
+	}
+	if after.InFlight() != 1 || after.Requests() != 1 || after.State() != "up" {
+		t.Errorf("kept backend: in flight %d, requests %d, state %s; want 1, 1, up",
+			after.InFlight(), after.Requests(), after.State())
+	}
+	if after.Name() != "a-renamed" || after.Weight() != 3 {
+		t.Errorf("kept backend: name %q weight %d, want the new ones", after.Name(), after.Weight())
+	}
+	g.open()
+	wantResult(t, pending, "a")
+	h.waitServed(1)
+	if after.InFlight() != 0 {
+		t.Errorf("in flight after the request = %d", after.InFlight())
+	}
+}
+
+func TestUpdateReplacesAndRemoves(t *testing.T) {
+	h := newHarness(t, Config{})
+	one, two := namedBackend(t, "one"), namedBackend(t, "two")
+	h.p.Update(snapshot(service("app", endpoint("a", one), endpoint("b", one))))
+	a, b := h.p.Backend("app", "a"), h.p.Backend("app", "b")
+
+	// a moves to another address; b goes away.
+	h.p.Update(snapshot(service("app", endpoint("a", two))))
+	a2 := h.p.Backend("app", "a")
+	if a2 == a || a2.Address() != two.Listener.Addr().String() {
+		t.Fatalf("backend whose address changed: same object %v, address %s", a2 == a, a2.Address())
+	}
+	if a.State() != "removed" || a2.State() != "up" {
+		t.Errorf("old backend %s, new %s; want removed, up", a.State(), a2.State())
+	}
+	if b.State() != "removed" || h.p.Backend("app", "b") != nil {
+		t.Errorf("removed endpoint: state %s, still in table %v", b.State(), h.p.Backend("app", "b") != nil)
+	}
+	if _, body := h.get("/"); body != "two" {
+		t.Errorf("request went to %q, want two", body)
+	}
+
+	// An endpoint that comes back is a new backend that starts afresh.
+	h.p.Update(snapshot(service("app", endpoint("a", two), endpoint("b", one))))
+	if b2 := h.p.Backend("app", "b"); b2 == b || b2.State() != "up" {
+		t.Errorf("returning endpoint: reused %v, state %s", b2 == b, b2.State())
+	}
+	// The same endpoint ID in another service is another backend.
+	h.p.Update(snapshot(service("app", endpoint("a", two)), service("other", endpoint("a", two))))
+	if h.p.Backend("app", "a") == h.p.Backend("other", "a") {
+		t.Error("two services share a backend object")
+	}
+}
+
+func TestUpdateDrainingFinishesInFlight(t *testing.T) {
+	g, slow := gatedBackend(t, "a")
+	h := newHarness(t, Config{})
+	a, b := endpoint("a", slow), endpoint("b", namedBackend(t, "b"))
+	h.p.Update(snapshot(service("app", a)))
+	pending := h.goGet("/slow")
+	g.waitArrived(t)
+
+	a.State = discovery.Draining
+	h.p.Update(snapshot(service("app", a, b)))
+	if s := h.p.Backend("app", "a").State(); s != "draining" {
+		t.Errorf("state %s, want draining", s)
+	}
+	for range 10 {
+		if _, body := h.get("/"); body != "b" {
+			t.Fatalf("new request went to %q while a drains", body)
+		}
+	}
+	g.open()
+	wantResult(t, pending, "a")
+	if n := h.p.Backend("app", "a").Requests(); n != 1 {
+		t.Errorf("draining backend got %d requests, want 1", n)
+	}
+}
+
+func TestUpdateInFlightKeepsOldTable(t *testing.T) {
+	g, slow := gatedBackend(t, "a")
+	h := newHarness(t, Config{})
+	h.p.Update(snapshot(service("app", endpoint("a", slow))))
+	old := h.p.Backend("app", "a")
+	pending := h.goGet("/slow")
+	g.waitArrived(t)
+
+	// The new table routes elsewhere and no longer has a.
+	h.p.Update(snapshot(service("app", endpoint("b", namedBackend(t, "b")))))
+	if old.State() != "removed" {
+		t.Errorf("state %s, want removed", old.State())
+	}
+	if _, body := h.get("/"); body != "b" {
+		t.Errorf("new request went to %q, want b", body)
+	}
+	g.open()
+	wantResult(t, pending, "a")
+}
+
+// After the last request on a removed backend, the connection it used is
+// closed rather than kept idle until IdleConnTimeout.
+func TestRemovedBackendConnectionClosed(t *testing.T) {
+	for _, state := range []string{"removed", "draining"} {
+		t.Run(state, func(t *testing.T) {
+			closed := make(chan struct{}, 8)
+			g := make(chan struct{})
+			arrived := make(chan struct{}, 1)
+			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				arrived <- struct{}{}
+				<-g
+				_, _ = io.WriteString(w, "a")
+			}))
+			srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+				if s == http.StateClosed {
+					closed <- struct{}{}
+				}
+			}
+			srv.Start()
+			t.Cleanup(srv.Close)
+			t.Cleanup(func() {
+				select {
+				case <-g:
+				default:
+					close(g)
+				}
+			})
+
+			h := newHarness(t, Config{})
+			a := endpoint("a", srv)
+			h.p.Update(snapshot(service("app", a)))
+			pending := h.goGet("/")
+			recv(t, arrived)
+			if state == "removed" {
+				h.p.Update(snapshot(service("app")))
+			} else {
+				a.State = discovery.Draining
+				h.p.Update(snapshot(service("app", a)))
+			}
+			close(g)
+			wantResult(t, pending, "a")
+			recv(t, closed)
+		})
+	}
+}
