@@ -91,17 +91,3 @@ func TestBalanceCookie(t *testing.T) {
 		t.Errorf("moved client got Set-Cookie %q", v)
 	}
 }
-
-func TestCookieValue(t *testing.T) {
-	req, _ := http.NewRequest("GET", "http://app.test/", nil)
-	req.Header["Cookie"] = []string{`a=1; sticky="k1"`, "sticky=k2"}
-	if v := cookieValue(req, "sticky"); v != "k1" {
-		t.Errorf("cookieValue = %q, want k1", v)
-	}
-	if v := cookieValue(req, "none"); v != "" {
-		t.Errorf("missing cookie = %q", v)
-	}
-	if n := testing.AllocsPerRun(100, func() { cookieValue(req, "sticky") }); n != 0 {
-		t.Errorf("cookieValue: %v allocations, want 0", n)
-	}
-}

@@ -131,7 +131,7 @@ func (p *Proxy) relay(ex *exchange, res *http.Response) {
 	defer res.Body.Close()
 	h := ex.w.Header()
 	copyResponseHeader(h, res.Header)
-	if ex.svc.sticky != "" && cookieValue(ex.r, ex.svc.sticky) != ex.backend.key {
+	if ex.svc.sticky != "" && !ex.hasStickyCookie() {
 		h.Add("Set-Cookie", stickyCookie(ex.svc.sticky, ex.backend.key))
 	}
 	announced := len(res.Trailer)
@@ -175,6 +175,13 @@ func copyTrailer(h, trailer http.Header, announced int) {
 	for k, v := range trailer {
 		h[http.TrailerPrefix+k] = v
 	}
+}
+
+// hasStickyCookie reports whether the client's sticky cookie already names
+// the backend that served it.
+func (ex *exchange) hasStickyCookie() bool {
+	v, ok := balancer.CookieValue(ex.r, ex.svc.sticky)
+	return ok && v == ex.backend.key
 }
 
 func isEventStream(h http.Header) bool {
