@@ -43,7 +43,7 @@ func TestMain(m *testing.M) {
 
 // instance is a running cutover process.
 type instance struct {
-	t         *testing.T
+	t         testing.TB
 	cmd       *exec.Cmd
 	http      string // base URL of the HTTP listener
 	admin     string // base URL of the admin listener

@@ -46,6 +46,7 @@ func (r *reports) report(provider string, err error) {
 	now := time.Now()
 	r.mu.Lock()
 	st := r.state[provider]
+	first := st.LastGoodAt == nil || st.LastError != ""
 	if err == nil {
 		st.LastError, st.LastErrorAt, st.LastGoodAt = "", nil, &now
 	} else {
@@ -58,7 +59,13 @@ func (r *reports) report(provider string, err error) {
 		return
 	}
 	r.reloads.WithLabelValues(provider, "success").Inc()
-	r.log.Info().Str("provider", provider).Msg("configuration loaded")
+	// Log the first good configuration and the recovery from a bad one;
+	// the routine ones (every Docker event) only at debug level.
+	e := r.log.Debug()
+	if first {
+		e = r.log.Info()
+	}
+	e.Str("provider", provider).Msg("configuration loaded")
 }
 
 func (r *reports) providers() []admin.Provider {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/cutoverproxy/cutover/admin"
 	"github.com/cutoverproxy/cutover/discovery"
+	"github.com/cutoverproxy/cutover/discovery/docker"
 	"github.com/cutoverproxy/cutover/discovery/file"
 	"github.com/cutoverproxy/cutover/proxy"
 )
@@ -33,6 +34,9 @@ type runConfig struct {
 	readHeaderTimeout time.Duration
 	clientIdleTimeout time.Duration
 	proxy             proxy.Config
+	docker            autoBool
+	dockerConfig      docker.Config
+	compat            string
 }
 
 func runSetup() (*flagSet, runFunc) {
@@ -52,6 +56,10 @@ func runSetup() (*flagSet, runFunc) {
 	fs.DurationVar(&c.proxy.IdleConnTimeout, "backend-idle-timeout", proxy.DefaultIdleConnTimeout, "how long an idle backend connection is kept; keep it below the backends' keep-alive timeout")
 	fs.IntVar(&c.proxy.MaxIdleConnsPerHost, "backend-max-idle", proxy.DefaultMaxIdleConnsPerHost, "idle connections kept per backend")
 	fs.IntVar(&c.proxy.Attempts, "attempts", proxy.DefaultAttempts, "most backends one request is tried on (1 turns retries off)")
+	fs.Var(&c.docker, "docker", "discover containers through the Docker engine (DOCKER_HOST, else the default socket): auto (when it answers), true or false")
+	fs.BoolVar(&c.dockerConfig.ExposeByDefault, "expose-by-default", false, "route every container that does not say cutover.enable=false, not only those with cutover.enable=true")
+	fs.StringVar(&c.compat, "compat", "", "also read another proxy's configuration from containers: nginx-proxy (VIRTUAL_HOST, VIRTUAL_PORT, VIRTUAL_PATH)")
+	fs.DurationVar(&c.dockerConfig.Resync, "resync", docker.DefaultResync, "period of full Docker resyncs, the safety net for missed events")
 	return fs, func(ctx context.Context, _, stderr io.Writer) error { return c.run(ctx, stderr) }
 }
 
@@ -75,7 +83,11 @@ func (c *runConfig) run(ctx context.Context, stderr io.Writer) error {
 			return fmt.Errorf("--config: %w", err)
 		}
 	}
-	providers := c.providers()
+	providers, err := c.providers(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer closeAll(providers)
 	reports := newReports(log, reg, providers)
 	merger := discovery.NewMerger(discovery.MergerConfig{Providers: names(providers), OnReport: reports.report})
 	httpLn, err := net.Listen("tcp", c.httpAddr)
@@ -112,17 +124,22 @@ func (c *runConfig) run(ctx context.Context, stderr io.Writer) error {
 		ErrorLog:          serverErrorLog(log),
 	}
 	log.Info().Str("http", httpLn.Addr().String()).Str("admin", addrOf(adminLn)).Str("version", version).Msg("cutover started")
-	return c.serve(ctx, log, px, merger, providers, srv, httpLn, adminSrv, adminLn)
+	problems := newProblemLog(log, reg)
+	apply := func(s discovery.Snapshot) {
+		px.Update(s)
+		problems.observe(s.Problems)
+	}
+	return c.serve(ctx, log, apply, merger, providers, srv, httpLn, adminSrv, adminLn)
 }
 
 // serve runs everything until ctx ends, then shuts down gracefully.
-func (c *runConfig) serve(ctx context.Context, log zerolog.Logger, px *proxy.Proxy, merger *discovery.Merger,
+func (c *runConfig) serve(ctx context.Context, log zerolog.Logger, apply func(discovery.Snapshot), merger *discovery.Merger,
 	providers []discovery.Provider, srv *http.Server, httpLn net.Listener, adminSrv *http.Server, adminLn net.Listener) error {
 	bg, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var wg sync.WaitGroup
 	errc := make(chan error, len(providers)+3)
-	wg.Go(func() { _ = merger.Run(bg, px.Update) })
+	wg.Go(func() { _ = merger.Run(bg, apply) })
 	for _, p := range providers {
 		wg.Go(func() {
 			if err := p.Run(bg, merger.Sink(p.Name())); err != nil && bg.Err() == nil {
@@ -163,12 +180,47 @@ func (c *runConfig) serve(ctx context.Context, log zerolog.Logger, px *proxy.Pro
 	return runErr
 }
 
-func (c *runConfig) providers() []discovery.Provider {
+func (c *runConfig) providers(ctx context.Context, log zerolog.Logger) ([]discovery.Provider, error) {
 	var ps []discovery.Provider
 	if c.configPath != "" {
 		ps = append(ps, file.New(c.configPath))
 	}
-	return ps
+	switch c.compat {
+	case "":
+	case "nginx-proxy":
+		c.dockerConfig.CompatNginxProxy = true
+	default:
+		return nil, fmt.Errorf("--compat %q: want nginx-proxy or nothing", c.compat)
+	}
+	if c.docker.set && !c.docker.on {
+		return ps, nil
+	}
+	c.dockerConfig.Logger = log
+	d, err := docker.New(c.dockerConfig)
+	if err != nil {
+		return nil, fmt.Errorf("--docker: %w", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	api, err := d.Ping(pctx)
+	if err != nil {
+		d.Close()
+		if c.docker.set {
+			return nil, fmt.Errorf("--docker=true: %w", err)
+		}
+		log.Info().Err(err).Msg("docker discovery is off: the engine does not answer (--docker=true makes this an error)")
+		return ps, nil
+	}
+	log.Info().Str("docker", d.Host()).Str("api", api).Msg("docker discovery is on")
+	return append(ps, d), nil
+}
+
+func closeAll(ps []discovery.Provider) {
+	for _, p := range ps {
+		if c, ok := p.(io.Closer); ok {
+			_ = c.Close()
+		}
+	}
 }
 
 func names(ps []discovery.Provider) []string {
