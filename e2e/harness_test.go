@@ -57,7 +57,13 @@ type instance struct {
 
 // start runs cutover with a config file holding yaml and waits until it is
 // ready.
-func start(t *testing.T, yaml string, extraArgs ...string) *instance {
+func start(t testing.TB, yaml string, extraArgs ...string) *instance {
+	t.Helper()
+	return startEnv(t, nil, yaml, extraArgs...)
+}
+
+// startEnv is start with env (KEY=value) added to cutover's environment.
+func startEnv(t testing.TB, env []string, yaml string, extraArgs ...string) *instance {
 	t.Helper()
 	dir := t.TempDir()
 	in := &instance{t: t, config: filepath.Join(dir, "cutover.yaml"), logLines: make(chan map[string]any, 1024), exited: make(chan struct{})}
@@ -65,9 +71,9 @@ func start(t *testing.T, yaml string, extraArgs ...string) *instance {
 		t.Fatal(err)
 	}
 	args := append([]string{"run", "--http-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0",
-		"--config", in.config, "--log-level", "debug"}, extraArgs...)
+		"--config", in.config, "--log-level", "debug", "--docker=false"}, extraArgs...)
 	in.cmd = exec.Command(binary, args...)
-	in.cmd.Env = append(os.Environ(), "GORACE=halt_on_error=1")
+	in.cmd.Env = append(append(os.Environ(), "GORACE=halt_on_error=1"), env...)
 	stderr, err := in.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -266,7 +272,7 @@ func newBackend(t *testing.T, name string) *backend {
 func (b *backend) addr() string { return b.Listener.Addr().String() }
 
 // eventually retries f until it succeeds or timeout passes.
-func eventually(t *testing.T, timeout time.Duration, f func() error) {
+func eventually(t testing.TB, timeout time.Duration, f func() error) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
@@ -30,6 +31,7 @@ type Backend struct {
 	protocol  discovery.Protocol
 	rt        http.RoundTripper
 	closeIdle func()
+	end       context.CancelFunc // fails pending dials when the backend is removed
 
 	name atomic.Pointer[string]
 
@@ -57,7 +59,9 @@ func newBackend(service string, ep discovery.Endpoint, tr transport) *Backend {
 		protocol: tr.protocol,
 	}
 	b.setName(ep.Name)
-	b.rt, b.closeIdle = tr.roundTripper(ep.Address)
+	var life context.Context
+	life, b.end = context.WithCancel(context.Background())
+	b.rt, b.closeIdle = tr.roundTripper(life, ep.Address)
 	return b
 }
 
@@ -139,8 +143,12 @@ func (b *Backend) setProviderState(s discovery.EndpointState) {
 // their connections, idle ones are closed.
 func (b *Backend) remove() {
 	b.setBits(outRemoved, outRemoved)
+	b.end()
 	b.closeIdle()
 }
+
+// removed reports whether the backend left the configuration.
+func (b *Backend) removed() bool { return b.out.Load()&outRemoved != 0 }
 
 // setBits replaces the bits in mask with bits and returns the old value.
 func (b *Backend) setBits(mask, bits uint32) uint32 {

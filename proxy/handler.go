@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -41,24 +42,56 @@ func (p *Proxy) forward(ex *exchange) {
 	ex.id = p.ids.of(ex.r)
 	ex.out = p.outbound(ex)
 	var tried balancer.Tried
+	var attempted [2 * maxAttempts]*Backend
 	err := errNoBackend
-	for attempt := 0; attempt < p.cfg.Attempts; attempt++ {
+	// A dial cut short because its backend left the configuration cost the
+	// backend nothing and the client no time: it does not count as an
+	// attempt. picks bounds the loop all the same.
+	for picks, attempts := 0, 0; attempts < p.cfg.Attempts && picks < len(attempted); picks++ {
+		if picks > 0 && ex.backend.removed() {
+			tried = p.followService(ex, attempted[:picks], tried)
+		}
 		i := ex.svc.policy.Pick(ex.r, tried)
 		if i < 0 {
 			break
 		}
 		tried = tried.Add(i)
-		if attempt > 0 {
+		if picks > 0 {
 			ex.svc.stats.retries.Add(1)
 		}
 		ex.backend = ex.svc.backends[i]
+		attempted[picks] = ex.backend
 		if err = p.attempt(ex); err == nil || !p.retriable(ex, err) {
 			break
+		}
+		if !(ex.backend.removed() && isDialError(err) && errors.Is(err, context.Canceled)) {
+			attempts++
 		}
 	}
 	if err != nil {
 		p.fail(ex, err)
 	}
+}
+
+// followService moves a retry to the service of the current table when the
+// backend that just failed was removed since the request started: the
+// backends that replace it are in the new table only. It returns the
+// request's tried set in terms of the new service.
+func (p *Proxy) followService(ex *exchange, attempted []*Backend, tried balancer.Tried) balancer.Tried {
+	cur := p.table.Load().Service(ex.svc.name)
+	if cur == nil || cur == ex.svc {
+		return tried
+	}
+	ex.svc = cur
+	tried = 0
+	for i, b := range cur.backends {
+		for _, a := range attempted {
+			if a == b {
+				tried = tried.Add(i)
+			}
+		}
+	}
+	return tried
 }
 
 // outbound makes the request to send to backends; attempts reuse it.

@@ -18,6 +18,7 @@ const (
 	DefaultIdleConnTimeout       = 30 * time.Second
 	DefaultMaxIdleConnsPerHost   = 256
 	DefaultAttempts              = 3
+	maxAttempts                  = 10
 )
 
 // Config configures a Proxy. The zero value is usable.
@@ -78,8 +79,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("idle connection timeout %s: want a positive duration", c.IdleConnTimeout)
 	case c.MaxIdleConnsPerHost < 0:
 		return fmt.Errorf("max idle connections per backend %d: want 0 or more", c.MaxIdleConnsPerHost)
-	case c.Attempts < 0 || c.Attempts > 10:
-		return fmt.Errorf("attempts %d: want 1 to 10", c.Attempts)
+	case c.Attempts < 0 || c.Attempts > maxAttempts:
+		return fmt.Errorf("attempts %d: want 1 to %d", c.Attempts, maxAttempts)
 	}
 	return nil
 }

@@ -14,9 +14,10 @@ import (
 
 // TestConcurrentUpdates sends requests from many goroutines while another
 // one swaps tables back and forth and a third scrapes the metrics. Run it
-// with -race. Every request must succeed: backend b is in both tables, and
-// a request that picked a backend before it was removed still finishes
-// there.
+// with -race. Every request must succeed: backend b is in every table, a
+// request that was sent to a backend before it was removed still finishes
+// there, and one whose connection to it was still being dialled moves to
+// the current table (counted as a retry).
 func TestConcurrentUpdates(t *testing.T) {
 	a, b, c := namedBackend(t, "a"), namedBackend(t, "b"), namedBackend(t, "c")
 	drainingC := endpoint("c", c)
@@ -71,19 +72,12 @@ func TestConcurrentUpdates(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	var total uint64
 	for _, id := range []string{"a", "b", "c"} {
 		if b := h.p.Backend("app", id); b != nil {
 			if b.InFlight() != 0 {
 				t.Errorf("backend %s: %d in flight after all requests", id, b.InFlight())
 			}
 		}
-	}
-	for _, svc := range h.p.Table().Services() {
-		total += svc.stats.retries.Load()
-	}
-	if total != 0 {
-		t.Errorf("%d retries, want none", total)
 	}
 }
 

@@ -28,9 +28,16 @@ type dialError struct{ err error }
 func (e *dialError) Error() string { return "dial backend: " + e.err.Error() }
 func (e *dialError) Unwrap() error { return e.err }
 
-func (t transport) dialer(addr string) func(ctx context.Context, _, _ string) (net.Conn, error) {
+// dialer dials addr. Dials still pending when life ends (the backend was
+// removed: its container died) fail at once, so their requests move to
+// another backend instead of waiting out the dial timeout on an address
+// that no longer answers.
+func (t transport) dialer(life context.Context, addr string) func(ctx context.Context, _, _ string) (net.Conn, error) {
 	d := &net.Dialer{Timeout: t.dialTimeout, KeepAlive: 30 * time.Second}
 	return func(ctx context.Context, _, _ string) (net.Conn, error) {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		defer context.AfterFunc(life, cancel)()
 		c, err := d.DialContext(ctx, "tcp", addr)
 		if err != nil {
 			return nil, &dialError{err}
@@ -41,9 +48,9 @@ func (t transport) dialer(addr string) func(ctx context.Context, _, _ string) (n
 
 // roundTripper returns the backend's round tripper and a function that
 // closes its idle connections.
-func (t transport) roundTripper(addr string) (http.RoundTripper, func()) {
+func (t transport) roundTripper(life context.Context, addr string) (http.RoundTripper, func()) {
 	tr := &http.Transport{
-		DialContext:            t.dialer(addr),
+		DialContext:            t.dialer(life, addr),
 		DisableCompression:     true,
 		MaxIdleConnsPerHost:    t.maxIdlePerHost,
 		IdleConnTimeout:        t.idleTimeout,
