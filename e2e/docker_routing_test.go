@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -169,4 +170,28 @@ func TestDockerCompatNginxProxy(t *testing.T) {
 	if code, _, body, err := getVia(cl, plain.http, host, "/"); err != nil || code != 404 {
 		t.Errorf("without --compat: GET %s = %d %q %v, want 404", host, code, body, err)
 	}
+}
+
+// A service whose only container is stopped or restarting keeps its route
+// and answers 503 (a client retries), never 404 (a client gives up, a
+// cache may keep it); it serves again when the container starts.
+func TestDockerStoppedServiceAnswers503(t *testing.T) {
+	buildImages(t)
+	network := newNetwork(t)
+	in := startDocker(t)
+	sfx := suffix()
+	cl := &http.Client{Timeout: 5 * time.Second}
+	host := "solo-" + sfx + ".test"
+	solo := runTestapp(t, appSpec{Name: "cutover-e2e-solo-" + sfx, Network: network, Labels: dockerLabels("cutover.host", host)})
+	waitRouted(t, in.http, host, "/", solo.Name, 10*time.Second)
+	solo.stop(2)
+	eventually(t, 5*time.Second, func() error {
+		code, _, body, err := getVia(cl, in.http, host, "/")
+		if err != nil || code != 503 || !strings.Contains(body, "no available backend") {
+			return fmt.Errorf("GET %s with its container stopped = %d %q %v, want 503", host, code, body, err)
+		}
+		return nil
+	})
+	solo.start()
+	waitRouted(t, in.http, host, "/", solo.Name, 10*time.Second)
 }

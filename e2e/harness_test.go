@@ -63,15 +63,19 @@ func start(t testing.TB, yaml string, extraArgs ...string) *instance {
 }
 
 // startEnv is start with env (KEY=value) added to cutover's environment.
+// An empty yaml runs cutover without a configuration file.
 func startEnv(t testing.TB, env []string, yaml string, extraArgs ...string) *instance {
 	t.Helper()
 	dir := t.TempDir()
 	in := &instance{t: t, config: filepath.Join(dir, "cutover.yaml"), logLines: make(chan map[string]any, 1024), exited: make(chan struct{})}
-	if err := os.WriteFile(in.config, []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
+	args := []string{"run", "--http-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--log-level", "debug", "--docker=false"}
+	if yaml != "" {
+		if err := os.WriteFile(in.config, []byte(yaml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "--config", in.config)
 	}
-	args := append([]string{"run", "--http-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0",
-		"--config", in.config, "--log-level", "debug", "--docker=false"}, extraArgs...)
+	args = append(args, extraArgs...)
 	in.cmd = exec.Command(binary, args...)
 	in.cmd.Env = append(append(os.Environ(), "GORACE=halt_on_error=1"), env...)
 	stderr, err := in.cmd.StderrPipe()

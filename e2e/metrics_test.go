@@ -109,7 +109,7 @@ services:
 		{"cutover_backend_up", map[string]string{"service": "web", "backend": a.addr()}, 1},
 		{"cutover_backend_up", map[string]string{"service": "web", "backend": b.addr()}, 1},
 		{"cutover_backend_inflight", map[string]string{"service": "web", "backend": a.addr()}, 0},
-		{"cutover_retries_total", map[string]string{"service": "web"}, 0},
+		{"cutover_retries_total", map[string]string{"service": "web", "reason": "connect"}, 0},
 		{"cutover_config_reloads_total", map[string]string{"provider": "file", "result": "success"}, 1},
 	}
 	for _, c := range checks {
@@ -119,8 +119,8 @@ services:
 	}
 	// Every request to half that picked the refusing backend first was
 	// retried once; round robin makes that about every other one.
-	if got := metricValue(t, in, "cutover_retries_total", map[string]string{"service": "half"}); got < 1 || got > 6 {
-		t.Errorf("cutover_retries_total{service=half} = %v, want 1 to 6", got)
+	if got := metricValue(t, in, "cutover_retries_total", map[string]string{"service": "half", "reason": "connect"}); got < 1 || got > 6 {
+		t.Errorf("cutover_retries_total{service=half,reason=connect} = %v, want 1 to 6", got)
 	}
 	fams := scrape(t, in)
 	for _, name := range []string{"go_goroutines", "process_resident_memory_bytes"} {

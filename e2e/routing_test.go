@@ -120,7 +120,7 @@ services:
 		t.Errorf("service without backends: got %d %q %v, want 503 naming the service", code, body, err)
 	}
 	code, body, err = in.get(c, "down.test", "/")
-	if err != nil || code != 502 {
-		t.Errorf("service whose only backend refuses: got %d %q %v, want 502", code, body, err)
+	if err != nil || code != 503 || !strings.Contains(body, "no backend could be reached") {
+		t.Errorf("service whose only backend refuses: got %d %q %v, want 503: no backend could be reached", code, body, err)
 	}
 }

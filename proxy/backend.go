@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cutoverproxy/cutover/discovery"
+	"github.com/cutoverproxy/cutover/health"
 )
 
 // Reasons a backend is out of rotation, kept as bits of Backend.out so
@@ -18,6 +19,8 @@ const (
 	outStarting                     // its own health check has not passed yet
 	outUnhealthy                    // its own health check fails
 	outRemoved                      // it is no longer in the configuration
+	outDown                         // cutover's active health check does not pass
+	outEjected                      // passive outlier detection took it out for a while
 )
 
 // Backend is one endpoint of one service. It lives as long as the endpoint
@@ -42,6 +45,17 @@ type Backend struct {
 	requests atomic.Uint64
 	failures atomic.Uint64
 	lastErr  atomic.Pointer[backendError]
+
+	// Health: see health.go.
+	proxy      *Proxy
+	check      health.State
+	checkCfg   health.Config // owned by Update
+	rise       atomic.Int32  // checkCfg.Rise, for the API
+	stats      atomic.Pointer[serviceStats]
+	outlier    health.Outlier
+	ejectTimer atomic.Pointer[time.Timer]
+	upSince    atomic.Int64 // unix nanos when it last became available, for slow start
+	slowStart  atomic.Int64 // nanoseconds; zero means off
 }
 
 type backendError struct {
@@ -49,7 +63,7 @@ type backendError struct {
 	err string
 }
 
-func newBackend(service string, ep discovery.Endpoint, tr transport) *Backend {
+func newBackend(p *Proxy, service string, ep discovery.Endpoint, tr transport) *Backend {
 	sum := sha256.Sum256([]byte(service + "\x00" + ep.ID))
 	b := &Backend{
 		id:       backendID(service, ep.ID),
@@ -57,7 +71,9 @@ func newBackend(service string, ep discovery.Endpoint, tr transport) *Backend {
 		service:  service,
 		addr:     ep.Address,
 		protocol: tr.protocol,
+		proxy:    p,
 	}
+	b.upSince.Store(time.Now().UnixNano())
 	b.setName(ep.Name)
 	var life context.Context
 	life, b.end = context.WithCancel(context.Background())
@@ -106,8 +122,12 @@ func (b *Backend) State() string {
 		return "draining"
 	case out&outUnhealthy != 0:
 		return "unhealthy"
-	default:
+	case out&outStarting != 0:
 		return "starting"
+	case out&outDown != 0:
+		return "down"
+	default:
+		return "ejected"
 	}
 }
 
@@ -144,6 +164,9 @@ func (b *Backend) setProviderState(s discovery.EndpointState) {
 func (b *Backend) remove() {
 	b.setBits(outRemoved, outRemoved)
 	b.end()
+	if t := b.ejectTimer.Swap(nil); t != nil {
+		t.Stop()
+	}
 	b.closeIdle()
 }
 
@@ -151,10 +174,15 @@ func (b *Backend) remove() {
 func (b *Backend) removed() bool { return b.out.Load()&outRemoved != 0 }
 
 // setBits replaces the bits in mask with bits and returns the old value.
+// A backend that becomes available starts its slow start.
 func (b *Backend) setBits(mask, bits uint32) uint32 {
 	for {
 		old := b.out.Load()
-		if b.out.CompareAndSwap(old, old&^mask|bits) {
+		next := old&^mask | bits
+		if b.out.CompareAndSwap(old, next) {
+			if old != 0 && next == 0 {
+				b.upSince.Store(time.Now().UnixNano())
+			}
 			return old
 		}
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/cutoverproxy/cutover/balancer"
 	"github.com/cutoverproxy/cutover/discovery"
+	"github.com/cutoverproxy/cutover/health"
 )
 
 func emptyTable() *Table {
@@ -24,8 +25,14 @@ func (p *Proxy) Update(s discovery.Snapshot) {
 	t := emptyTable()
 	t.snapshot = s
 	used := map[string]bool{}
+	var targets []health.Target
 	for _, ds := range s.Services {
 		svc := p.buildService(ds, used)
+		for _, b := range svc.backends {
+			if tg, ok := b.target(ds.Options.Health); ok {
+				targets = append(targets, tg)
+			}
+		}
 		t.services = append(t.services, svc)
 		t.byName[svc.name] = svc
 		if ds.Options.Protocol == discovery.TCP {
@@ -40,7 +47,12 @@ func (p *Proxy) Update(s discovery.Snapshot) {
 	}
 	t.sortRoutes()
 	p.table.Store(t)
+	for _, b := range p.replaced {
+		b.remove()
+	}
+	p.replaced = p.replaced[:0]
 	p.forget(t, used)
+	p.monitor.Set(targets)
 }
 
 // forget removes the backends and service counters that the new table no
@@ -72,6 +84,8 @@ func (p *Proxy) buildService(ds discovery.Service, used map[string]bool) *Servic
 	views := make([]balancer.Backend, 0, len(ds.Endpoints))
 	for _, ep := range ds.Endpoints {
 		b := p.backend(ds.Name, ep, tr)
+		b.stats.Store(svc.stats)
+		b.configureHealth(ds.Options.Health)
 		used[b.id] = true
 		svc.backends = append(svc.backends, b)
 		views = append(views, b)
@@ -96,11 +110,13 @@ func (p *Proxy) backend(service string, ep discovery.Endpoint, tr transport) *Ba
 	id := backendID(service, ep.ID)
 	b := p.backends[id]
 	if b != nil && (b.addr != ep.Address || b.protocol != tr.protocol) {
-		b.remove()
+		// Removed once the new table is in place: the old one still
+		// serves until then.
+		p.replaced = append(p.replaced, b)
 		b = nil
 	}
 	if b == nil {
-		b = newBackend(service, ep, tr)
+		b = newBackend(p, service, ep, tr)
 		p.backends[id] = b
 	}
 	b.setName(ep.Name)

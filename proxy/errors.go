@@ -15,8 +15,9 @@ const StatusClientClosed = 499
 
 // fail answers a request that got no response from any backend. It is the
 // one place that maps errors to status codes: client gone → 499 (nothing is
-// written and nothing logged), timeout → 504, no route → 404, route known
-// but no available backend → 503, any other backend failure → 502.
+// written and nothing logged), unreadable request body → 400, no route →
+// 404, route known but no available backend, or none could be connected
+// to → 503 with Retry-After, timeout → 504, any other backend failure → 502.
 func (p *Proxy) fail(ex *exchange, err error) {
 	code, msg := p.status(ex, err)
 	ex.code = code
@@ -31,7 +32,7 @@ func (p *Proxy) fail(ex *exchange, err error) {
 		n, _ := fmt.Fprintln(ex.w, msg)
 		ex.bytes = int64(n)
 	}
-	if code >= 500 {
+	if code >= 500 && ex.svc != nil {
 		p.logFailure(ex, err, msg)
 	}
 	p.done(ex)
@@ -41,10 +42,18 @@ func (p *Proxy) status(ex *exchange, err error) (int, string) {
 	switch {
 	case ex.r.Context().Err() != nil:
 		return StatusClientClosed, ""
+	case errors.Is(err, errBadPath):
+		return http.StatusBadRequest, "cutover: the path has . or .. segments: send the resolved path"
+	case errors.Is(err, errConnect):
+		return http.StatusMethodNotAllowed, "cutover: CONNECT is not supported"
 	case errors.Is(err, errNoRoute):
 		return http.StatusNotFound, fmt.Sprintf("cutover: no route for host %q and path %q", ex.r.Host, ex.r.URL.Path)
+	case errors.Is(err, errBadRequestBody):
+		return http.StatusBadRequest, "cutover: the request body could not be read"
 	case errors.Is(err, errNoBackend):
 		return http.StatusServiceUnavailable, fmt.Sprintf("cutover: service %q has no available backend", ex.svc.name)
+	case isDialError(err) && !isTimeout(err):
+		return http.StatusServiceUnavailable, fmt.Sprintf("cutover: service %q: no backend could be reached", ex.svc.name)
 	case isTimeout(err):
 		return http.StatusGatewayTimeout, fmt.Sprintf("cutover: service %q: backend did not answer in time", ex.svc.name)
 	}
@@ -56,8 +65,21 @@ func isTimeout(err error) bool {
 	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
 }
 
+// logFailure logs a request that failed with a 5xx, at most once a second
+// per service so that an outage does not flood the log; the line says how
+// many were left out. Backend state changes are logged where they happen.
 func (p *Proxy) logFailure(ex *exchange, err error, msg string) {
+	st := ex.svc.stats
+	now := time.Now().UnixNano()
+	last := st.lastFailLog.Load()
+	if now-last < int64(time.Second) || !st.lastFailLog.CompareAndSwap(last, now) {
+		st.suppressed.Add(1)
+		return
+	}
 	e := p.log.Warn().Str("service", ex.svc.name).Str("request_id", ex.id).Int("status", ex.code)
+	if n := st.suppressed.Swap(0); n > 0 {
+		e = e.Int64("similar_not_logged", n)
+	}
 	if ex.backend != nil {
 		e = e.Str("backend", ex.backend.Name())
 	}

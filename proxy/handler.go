@@ -3,9 +3,10 @@ package proxy
 import (
 	"context"
 	"errors"
-	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/cutoverproxy/cutover/balancer"
@@ -16,12 +17,40 @@ import (
 // safe to retry.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ex := exchange{start: time.Now(), w: w, r: r}
+	switch {
+	case r.Method == http.MethodConnect:
+		p.fail(&ex, errConnect)
+		return
+	case hasDotSegment(r.URL.Path):
+		// A backend would resolve them to a path that another route may
+		// own: /api/../admin must not reach the /api service.
+		p.fail(&ex, errBadPath)
+		return
+	}
 	ex.svc = p.table.Load().Lookup(r.Host, r.URL.Path)
 	if ex.svc == nil {
 		p.fail(&ex, errNoRoute)
 		return
 	}
 	p.forward(&ex)
+}
+
+// hasDotSegment reports whether a (decoded) path has a "." or ".."
+// segment.
+func hasDotSegment(path string) bool {
+	for i := 0; i < len(path); i++ {
+		if path[i] != '.' || i > 0 && path[i-1] != '/' {
+			continue
+		}
+		j := i + 1
+		if j < len(path) && path[j] == '.' {
+			j++
+		}
+		if j == len(path) || path[j] == '/' {
+			return true
+		}
+	}
+	return false
 }
 
 // exchange is one client request on its way through the proxy.
@@ -40,28 +69,39 @@ type exchange struct {
 
 func (p *Proxy) forward(ex *exchange) {
 	ex.id = p.ids.of(ex.r)
-	ex.out = p.outbound(ex)
+	var err error
+	if ex.out, err = p.outbound(ex); err != nil {
+		p.fail(ex, err)
+		return
+	}
+	ex.svc.stats.budget.request(ex.start)
 	var tried balancer.Tried
 	var attempted [2 * maxAttempts]*Backend
-	err := errNoBackend
+	var reason retryReason
+	err = errNoBackend
 	// A dial cut short because its backend left the configuration cost the
 	// backend nothing and the client no time: it does not count as an
 	// attempt. picks bounds the loop all the same.
 	for picks, attempts := 0, 0; attempts < p.cfg.Attempts && picks < len(attempted); picks++ {
-		if picks > 0 && ex.backend.removed() {
+		if picks > 0 {
 			tried = p.followService(ex, attempted[:picks], tried)
 		}
-		i := ex.svc.policy.Pick(ex.r, tried)
+		i := p.pick(ex, tried)
 		if i < 0 {
 			break
 		}
 		tried = tried.Add(i)
 		if picks > 0 {
-			ex.svc.stats.retries.Add(1)
+			ex.svc.stats.retries[reason].Add(1)
 		}
 		ex.backend = ex.svc.backends[i]
 		attempted[picks] = ex.backend
-		if err = p.attempt(ex); err == nil || !p.retriable(ex, err) {
+		err = p.attempt(ex)
+		if err == nil {
+			break
+		}
+		var ok bool
+		if reason, ok = p.retriable(ex, err); !ok {
 			break
 		}
 		if !(ex.backend.removed() && isDialError(err) && errors.Is(err, context.Canceled)) {
@@ -73,10 +113,26 @@ func (p *Proxy) forward(ex *exchange) {
 	}
 }
 
-// followService moves a retry to the service of the current table when the
-// backend that just failed was removed since the request started: the
-// backends that replace it are in the new table only. It returns the
-// request's tried set in terms of the new service.
+// pick chooses the backend of the next attempt. A backend in slow start
+// is passed over for another with the probability of its missing ramp.
+func (p *Proxy) pick(ex *exchange, tried balancer.Tried) int {
+	i := ex.svc.policy.Pick(ex.r, tried)
+	if i < 0 {
+		return i
+	}
+	if ramp := ex.svc.backends[i].ramp(ex.start); ramp < 1000 && rand.Int64N(1000) >= ramp {
+		if j := ex.svc.policy.Pick(ex.r, tried.Add(i)); j >= 0 {
+			return j
+		}
+	}
+	return i
+}
+
+// followService moves a retry to the service of the current table when
+// the table changed since the request started: a backend that failed may
+// have been draining or removed since, and the backends that replace it
+// are in the new table only. It returns the request's tried set in terms
+// of the new service.
 func (p *Proxy) followService(ex *exchange, attempted []*Backend, tried balancer.Tried) balancer.Tried {
 	cur := p.table.Load().Service(ex.svc.name)
 	if cur == nil || cur == ex.svc {
@@ -95,7 +151,7 @@ func (p *Proxy) followService(ex *exchange, attempted []*Backend, tried balancer
 }
 
 // outbound makes the request to send to backends; attempts reuse it.
-func (p *Proxy) outbound(ex *exchange) *http.Request {
+func (p *Proxy) outbound(ex *exchange) (*http.Request, error) {
 	r := ex.r
 	out := new(http.Request)
 	*out = *r
@@ -104,13 +160,19 @@ func (p *Proxy) outbound(ex *exchange) *http.Request {
 	out.Close = false
 	out.Header = outboundHeader(r, ex.id)
 	out.Trailer = r.Trailer
-	if r.Body == nil || r.Body == http.NoBody {
-		out.Body = nil
-	} else {
-		ex.body = &requestBody{rc: r.Body}
-		out.Body = ex.body
+	out.Body = nil
+	if r.Body != nil && r.Body != http.NoBody {
+		body, err := readBody(r)
+		if err != nil {
+			return nil, err
+		}
+		ex.body = body
+		if body.replayable {
+			out.ContentLength = int64(len(body.data))
+			out.GetBody = body.fresh
+		}
 	}
-	return out
+	return out, nil
 }
 
 // attempt sends the request to ex.backend and, when a response arrives,
@@ -121,15 +183,24 @@ func (p *Proxy) attempt(ex *exchange) error {
 	defer b.inflight.Add(-1)
 	b.requests.Add(1)
 	ex.out.URL.Host = b.addr
+	if ex.body != nil {
+		ex.out.Body = ex.body.next()
+	}
 	sent := time.Now()
 	res, err := b.rt.RoundTrip(ex.out)
 	if err != nil {
-		if ex.r.Context().Err() == nil {
+		if ex.r.Context().Err() == nil && !(b.removed() && errors.Is(err, context.Canceled)) {
 			b.recordError(err)
+			b.failed(err.Error(), isTimeout(err))
 		}
 		return err
 	}
 	b.observe(time.Since(sent))
+	if res.StatusCode >= 500 {
+		b.failed("status "+strconv.Itoa(res.StatusCode), false)
+	} else {
+		b.succeeded()
+	}
 	if res.StatusCode == http.StatusSwitchingProtocols {
 		p.switchProtocols(ex, res)
 		return nil
@@ -139,16 +210,24 @@ func (p *Proxy) attempt(ex *exchange) error {
 }
 
 // retriable reports whether a failed attempt may be repeated on another
-// backend: always when the request never left the proxy, and for
-// idempotent requests without a body when no response arrived.
-func (p *Proxy) retriable(ex *exchange, err error) bool {
+// backend, and why: always when the request never reached its backend;
+// for idempotent requests whose body can be sent again when no response
+// arrived, within the service's retry budget.
+func (p *Proxy) retriable(ex *exchange, err error) (retryReason, bool) {
 	if ex.r.Context().Err() != nil {
-		return false
+		return 0, false
 	}
 	if isDialError(err) {
-		return true
+		return retryConnect, true
 	}
-	return ex.body == nil && idempotent(ex.r.Method)
+	if !idempotent(ex.r.Method) || ex.body != nil && !ex.body.replayable {
+		return 0, false
+	}
+	reason := retryError
+	if isTimeout(err) {
+		reason = retryTimeout
+	}
+	return reason, ex.svc.stats.budget.allow(time.Now())
 }
 
 func idempotent(method string) bool {
@@ -221,13 +300,3 @@ func isEventStream(h http.Header) bool {
 	ct := h["Content-Type"]
 	return len(ct) > 0 && len(ct[0]) >= 17 && ct[0][:17] == "text/event-stream"
 }
-
-// requestBody is the client's request body as sent to backends. Close is a
-// no-op so that a transport that closes it after a failed dial leaves it
-// readable for the next attempt; the server closes the real body.
-type requestBody struct {
-	rc io.ReadCloser
-}
-
-func (b *requestBody) Read(p []byte) (int, error) { return b.rc.Read(p) }
-func (b *requestBody) Close() error               { return nil }

@@ -65,8 +65,14 @@ var (
 	valueUpgrade  = []string{"Upgrade"}
 )
 
+// spoofable are headers a client could send to pose as another client,
+// scheme or host; cutover is the edge, so it drops them and sets its own
+// X-Forwarded-For/-Proto/-Host and X-Real-Ip instead.
+var spoofable = [...]string{"Forwarded", "X-Real-Ip", "X-Forwarded-Port", "X-Forwarded-Prefix", "X-Forwarded-Server", "X-Forwarded-Ssl", "X-Forwarded-Scheme", "X-Original-Forwarded-For"}
+
 // outboundHeader returns the header to send to the backend: a copy of the
-// client's without hop-by-hop headers, with the X-Forwarded-* headers and
+// client's without hop-by-hop and spoofable headers, with X-Forwarded-For
+// (appended to), X-Forwarded-Proto, X-Forwarded-Host, X-Real-Ip and
 // X-Request-Id set.
 func outboundHeader(r *http.Request, requestID string) http.Header {
 	h := r.Header.Clone()
@@ -74,6 +80,9 @@ func outboundHeader(r *http.Request, requestID string) http.Header {
 		h = http.Header{}
 	}
 	removeHopHeaders(h)
+	for _, k := range spoofable {
+		delete(h, k)
+	}
 	if up := upgradeType(r.Header); up != "" {
 		h["Connection"] = valueUpgrade
 		h["Upgrade"] = []string{up}
@@ -82,6 +91,7 @@ func outboundHeader(r *http.Request, requestID string) http.Header {
 		h["Te"] = valueTrailers
 	}
 	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		h["X-Real-Ip"] = []string{ip}
 		if prior := h["X-Forwarded-For"]; len(prior) > 0 {
 			ip = strings.Join(prior, ", ") + ", " + ip
 		}

@@ -146,7 +146,11 @@ func (h *harness) retries(service string) uint64 {
 	if svc == nil {
 		h.t.Fatalf("no service %q", service)
 	}
-	return svc.stats.retries.Load()
+	var n uint64
+	for i := range svc.stats.retries {
+		n += svc.stats.retries[i].Load()
+	}
+	return n
 }
 
 // noWarnings fails the test when anything was logged at warn or above.

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"strconv"
-	"sync"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -40,8 +39,8 @@ func methodIndex(m string) int {
 	return 9
 }
 
-// knownCodes have a counter slot each; other codes are counted under a
-// mutex, off the common path.
+// knownCodes have a counter slot each in a small row; other codes are
+// counted in a large row allocated on their first use.
 var knownCodes = [...]int{
 	100, 101, 102, 103,
 	200, 201, 202, 203, 204, 205, 206, 207, 208, 226,
@@ -62,40 +61,60 @@ var codeSlot = func() (s [600]uint8) {
 
 type codeRow [len(knownCodes)]atomic.Uint64
 
-type otherKey struct {
-	method int
-	code   int
-}
+// Why a request was tried again on another backend.
+type retryReason uint8
+
+const (
+	retryConnect retryReason = iota // the request never reached its backend
+	retryTimeout                    // the backend did not answer in time
+	retryError                      // the connection failed before a response
+)
+
+var retryReasons = [...]string{"connect", "timeout", "error"}
+
+// rareRow counts the status codes outside knownCodes, by code.
+type rareRow [1000]atomic.Uint64
 
 // serviceStats are the request counters of one service name. They outlive
 // table swaps for as long as the service exists.
 type serviceStats struct {
 	name     string
 	rows     [len(methods)]atomic.Pointer[codeRow]
-	retries  atomic.Uint64
 	duration prometheus.Observer
 
-	mu    sync.Mutex
-	other map[otherKey]uint64
+	retries    [len(retryReasons)]atomic.Uint64
+	budget     retryBudget
+	checksPass atomic.Uint64
+	checksFail atomic.Uint64
+	ejections  atomic.Uint64
+
+	// Failure logs are limited to one a second per service.
+	lastFailLog atomic.Int64 // unix nanos
+	suppressed  atomic.Int64
+
+	rare [len(methods)]atomic.Pointer[rareRow]
 }
 
 func (s *serviceStats) count(method string, code int) {
 	m := methodIndex(method)
 	if code < 0 || code >= len(codeSlot) || codeSlot[code] == 0 {
-		s.mu.Lock()
-		if s.other == nil {
-			s.other = map[otherKey]uint64{}
+		if code < 0 || code >= len(rareRow{}) {
+			code = 0
 		}
-		s.other[otherKey{m, code}]++
-		s.mu.Unlock()
+		lazyRow(&s.rare[m])[code].Add(1)
 		return
 	}
-	row := s.rows[m].Load()
+	lazyRow(&s.rows[m])[codeSlot[code]-1].Add(1)
+}
+
+// lazyRow returns the row in p, allocating it on first use.
+func lazyRow[T any](p *atomic.Pointer[T]) *T {
+	row := p.Load()
 	if row == nil {
-		s.rows[m].CompareAndSwap(nil, new(codeRow))
-		row = s.rows[m].Load()
+		p.CompareAndSwap(nil, new(T))
+		row = p.Load()
 	}
-	row[codeSlot[code]-1].Add(1)
+	return row
 }
 
 // collector exports the data-path metrics of the current table.
@@ -105,6 +124,8 @@ type collector struct {
 	retries  *prometheus.Desc
 	up       *prometheus.Desc
 	inflight *prometheus.Desc
+	checks   *prometheus.Desc
+	ejected  *prometheus.Desc
 }
 
 func newCollector(p *Proxy) *collector {
@@ -114,7 +135,12 @@ func newCollector(p *Proxy) *collector {
 			"Requests answered, by service, status code and method. Requests that match no route have service=\"\".",
 			[]string{"service", "code", "method"}, nil),
 		retries: prometheus.NewDesc("cutover_retries_total",
-			"Attempts made on another backend after a failed one.", []string{"service"}, nil),
+			"Attempts made on another backend after a failed one, by why: connect (the request never reached the backend), timeout, error (connection failed before a response).",
+			[]string{"service", "reason"}, nil),
+		checks: prometheus.NewDesc("cutover_health_checks_total",
+			"Active health probes, by result: pass or fail.", []string{"service", "result"}, nil),
+		ejected: prometheus.NewDesc("cutover_backend_ejections_total",
+			"Backends taken out by passive outlier detection.", []string{"service"}, nil),
 		up: prometheus.NewDesc("cutover_backend_up",
 			"1 when the backend may receive requests, else 0.", []string{"service", "backend"}, nil),
 		inflight: prometheus.NewDesc("cutover_backend_inflight",
@@ -127,13 +153,21 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.retries
 	ch <- c.up
 	ch <- c.inflight
+	ch <- c.checks
+	ch <- c.ejected
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	c.collectRequests(ch, c.p.unrouted)
 	for _, svc := range c.p.table.Load().services {
 		c.collectRequests(ch, svc.stats)
-		ch <- prometheus.MustNewConstMetric(c.retries, prometheus.CounterValue, float64(svc.stats.retries.Load()), svc.name)
+		st := svc.stats
+		for i, reason := range retryReasons {
+			ch <- prometheus.MustNewConstMetric(c.retries, prometheus.CounterValue, float64(st.retries[i].Load()), svc.name, reason)
+		}
+		ch <- prometheus.MustNewConstMetric(c.checks, prometheus.CounterValue, float64(st.checksPass.Load()), svc.name, "pass")
+		ch <- prometheus.MustNewConstMetric(c.checks, prometheus.CounterValue, float64(st.checksFail.Load()), svc.name, "fail")
+		ch <- prometheus.MustNewConstMetric(c.ejected, prometheus.CounterValue, float64(st.ejections.Load()), svc.name)
 		for _, b := range svc.backends {
 			up := 0.0
 			if b.Available() {
@@ -158,10 +192,16 @@ func (c *collector) collectRequests(ch chan<- prometheus.Metric, s *serviceStats
 			}
 		}
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for k, n := range s.other {
-		ch <- prometheus.MustNewConstMetric(c.requests, prometheus.CounterValue, float64(n),
-			s.name, strconv.Itoa(k.code), methods[k.method])
+	for m := range s.rare {
+		row := s.rare[m].Load()
+		if row == nil {
+			continue
+		}
+		for code := range row {
+			if n := row[code].Load(); n > 0 {
+				ch <- prometheus.MustNewConstMetric(c.requests, prometheus.CounterValue, float64(n),
+					s.name, strconv.Itoa(code), methods[m])
+			}
+		}
 	}
 }

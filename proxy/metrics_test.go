@@ -86,11 +86,17 @@ cutover_requests_total{code="299",method="OTHER",service="app"} 1
 cutover_requests_total{code="200",method="GET",service="other"} 1
 cutover_requests_total{code="404",method="GET",service=""} 2
 cutover_requests_total{code="404",method="HEAD",service=""} 1
-# HELP cutover_retries_total Attempts made on another backend after a failed one.
+# HELP cutover_retries_total Attempts made on another backend after a failed one, by why: connect (the request never reached the backend), timeout, error (connection failed before a response).
 # TYPE cutover_retries_total counter
-cutover_retries_total{service="app"} 0
-cutover_retries_total{service="other"} 0
-cutover_retries_total{service="slow"} 0
+cutover_retries_total{reason="connect",service="app"} 0
+cutover_retries_total{reason="error",service="app"} 0
+cutover_retries_total{reason="timeout",service="app"} 0
+cutover_retries_total{reason="connect",service="other"} 0
+cutover_retries_total{reason="error",service="other"} 0
+cutover_retries_total{reason="timeout",service="other"} 0
+cutover_retries_total{reason="connect",service="slow"} 0
+cutover_retries_total{reason="error",service="slow"} 0
+cutover_retries_total{reason="timeout",service="slow"} 0
 # HELP cutover_backend_up 1 when the backend may receive requests, else 0.
 # TYPE cutover_backend_up gauge
 cutover_backend_up{backend="a-name",service="app"} 1
@@ -210,11 +216,11 @@ func TestMetricsRetries(t *testing.T) {
 	for range 3 {
 		h.get("/")
 	}
-	if n := h.metric("cutover_retries_total", "service", "app"); n != 3 {
-		t.Errorf("retries_total = %v, want 3", n)
+	if n := h.metric("cutover_retries_total", "service", "app", "reason", "connect"); n != 3 {
+		t.Errorf("retries_total{reason=connect} = %v, want 3", n)
 	}
-	if n := h.metric("cutover_requests_total", "service", "app", "code", "502", "method", "GET"); n != 3 {
-		t.Errorf("requests_total{code=502} = %v, want 3", n)
+	if n := h.metric("cutover_requests_total", "service", "app", "code", "503", "method", "GET"); n != 3 {
+		t.Errorf("requests_total{code=503} = %v, want 3", n)
 	}
 }
 

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -9,13 +10,15 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+
+	"github.com/cutoverproxy/cutover/health"
 )
 
 // Defaults of Config.
 const (
 	DefaultDialTimeout           = 2 * time.Second
 	DefaultResponseHeaderTimeout = 60 * time.Second
-	DefaultIdleConnTimeout       = 30 * time.Second
+	DefaultIdleConnTimeout       = 4 * time.Second
 	DefaultMaxIdleConnsPerHost   = 256
 	DefaultAttempts              = 3
 	maxAttempts                  = 10
@@ -31,7 +34,9 @@ type Config struct {
 	// DefaultResponseHeaderTimeout.
 	ResponseHeaderTimeout time.Duration
 	// IdleConnTimeout closes idle backend connections; keep it below the
-	// backends' own keep-alive timeout. Zero means DefaultIdleConnTimeout.
+	// backends' own keep-alive timeout (Node.js and Apache: 5s) so that the
+	// proxy, not the backend, closes an idle connection. Zero means
+	// DefaultIdleConnTimeout.
 	IdleConnTimeout time.Duration
 	// MaxIdleConnsPerHost is the number of idle connections kept per
 	// backend. Zero means DefaultMaxIdleConnsPerHost.
@@ -94,11 +99,14 @@ type Proxy struct {
 	table    atomic.Pointer[Table]
 	unrouted *serviceStats
 	ids      *requestIDs
+	monitor  *health.Monitor
+	tunnels  tunnels
 	duration *prometheus.HistogramVec
 
 	mu       sync.Mutex // serializes Update; guards the registries below
 	backends map[string]*Backend
 	stats    map[string]*serviceStats
+	replaced []*Backend // backends replaced by the Update in progress
 }
 
 // New returns a Proxy with an empty table.
@@ -120,6 +128,7 @@ func New(cfg Config) (*Proxy, error) {
 	}
 	p.unrouted = &serviceStats{}
 	p.ids = newRequestIDs()
+	p.monitor = health.NewMonitor(health.MonitorConfig{})
 	p.table.Store(emptyTable())
 	if cfg.Registerer != nil {
 		for _, c := range []prometheus.Collector{newCollector(p), p.duration} {
@@ -130,6 +139,10 @@ func New(cfg Config) (*Proxy, error) {
 	}
 	return p, nil
 }
+
+// Run runs the active health checks until ctx ends. Backends of services
+// with a health check stay out of rotation until Run probes them.
+func (p *Proxy) Run(ctx context.Context) error { return p.monitor.Run(ctx) }
 
 // Table returns the table in use.
 func (p *Proxy) Table() *Table { return p.table.Load() }
@@ -153,4 +166,6 @@ func (p *Proxy) Backend(service, endpointID string) *Backend {
 var (
 	errNoRoute   = errors.New("no route")
 	errNoBackend = errors.New("no available backend")
+	errBadPath   = errors.New("path with dot segments")
+	errConnect   = errors.New("CONNECT method")
 )

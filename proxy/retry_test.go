@@ -127,8 +127,8 @@ func TestRetryAllDown(t *testing.T) {
 		addrEndpoint("a", refusedAddr(t)),
 		addrEndpoint("b", refusedAddr(t)))))
 	res, body := h.get("/")
-	if res.StatusCode != http.StatusBadGateway || !strings.Contains(body, `"app"`) {
-		t.Errorf("got %d %q, want 502 naming the service", res.StatusCode, body)
+	if res.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, `"app"`) || res.Header.Get("Retry-After") == "" {
+		t.Errorf("got %d %q, want 503 with Retry-After naming the service: no backend could be reached", res.StatusCode, body)
 	}
 	if h.retries("app") != 1 {
 		t.Errorf("retries = %d, want 1", h.retries("app"))
@@ -141,8 +141,8 @@ func TestRetryDisabled(t *testing.T) {
 		addrEndpoint("a", refusedAddr(t)),
 		addrEndpoint("b", refusedAddr(t)))))
 	res, _ := h.get("/")
-	if res.StatusCode != http.StatusBadGateway {
-		t.Errorf("status %d, want 502", res.StatusCode)
+	if res.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("status %d, want 503 (no backend could be reached)", res.StatusCode)
 	}
 	tried := h.p.Backend("app", "a").Requests() + h.p.Backend("app", "b").Requests()
 	if tried != 1 || h.retries("app") != 0 {

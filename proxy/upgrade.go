@@ -28,12 +28,20 @@ func (p *Proxy) switchProtocols(ex *exchange, res *http.Response) {
 		return
 	}
 	defer conn.Close()
+	if !p.tunnels.add(conn) {
+		ex.code = http.StatusServiceUnavailable
+		p.done(ex)
+		return
+	}
+	defer p.tunnels.done(conn)
 	_ = conn.SetDeadline(time.Time{})
 	h := http.Header{}
 	copyResponseHeader(h, res.Header)
 	h["Connection"] = valueUpgrade
 	h["Upgrade"] = []string{got}
 	if err := writeSwitch(brw, h); err != nil {
+		ex.code = StatusClientClosed
+		p.done(ex)
 		return
 	}
 	ex.code = http.StatusSwitchingProtocols

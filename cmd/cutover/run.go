@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -102,21 +103,21 @@ func (c *runConfig) run(ctx context.Context, stderr io.Writer) error {
 		}
 		defer adminLn.Close()
 	}
-	srv := &http.Server{
+	pr := &process{
+		cfg: c, log: log, px: px, merger: merger, providers: providers, httpLn: httpLn, adminLn: adminLn,
+		problems: newProblemLog(log, reg),
+	}
+	pr.srv = &http.Server{
 		Handler:           px,
 		ReadHeaderTimeout: c.readHeaderTimeout,
 		IdleTimeout:       c.clientIdleTimeout,
 		MaxHeaderBytes:    1 << 20,
 		ErrorLog:          serverErrorLog(log),
 	}
-	ready := merger.Ready
-	if len(providers) == 0 {
-		ready = func() bool { return true }
-	}
-	adminSrv := &http.Server{
+	pr.adminSrv = &http.Server{
 		Handler: admin.New(admin.Config{
 			Gatherer: reg,
-			Ready:    ready,
+			Ready:    pr.ready,
 			Status:   func() admin.Status { return status(px.Table(), reports) },
 			Logger:   log,
 		}),
@@ -124,58 +125,85 @@ func (c *runConfig) run(ctx context.Context, stderr io.Writer) error {
 		ErrorLog:          serverErrorLog(log),
 	}
 	log.Info().Str("http", httpLn.Addr().String()).Str("admin", addrOf(adminLn)).Str("version", version).Msg("cutover started")
-	problems := newProblemLog(log, reg)
-	apply := func(s discovery.Snapshot) {
-		px.Update(s)
-		problems.observe(s.Problems)
-	}
-	return c.serve(ctx, log, apply, merger, providers, srv, httpLn, adminSrv, adminLn)
+	return pr.serve(ctx)
 }
 
-// serve runs everything until ctx ends, then shuts down gracefully.
-func (c *runConfig) serve(ctx context.Context, log zerolog.Logger, apply func(discovery.Snapshot), merger *discovery.Merger,
-	providers []discovery.Provider, srv *http.Server, httpLn net.Listener, adminSrv *http.Server, adminLn net.Listener) error {
+// process is a running cutover: what serve starts and stops.
+type process struct {
+	cfg       *runConfig
+	log       zerolog.Logger
+	px        *proxy.Proxy
+	merger    *discovery.Merger
+	providers []discovery.Provider
+	problems  *problemLog
+	srv       *http.Server
+	httpLn    net.Listener
+	adminSrv  *http.Server
+	adminLn   net.Listener
+	stopping  atomic.Bool
+}
+
+// ready is /readyz: every provider delivered and the process is not
+// shutting down, so that an outer load balancer stops sending at once.
+func (pr *process) ready() bool {
+	return !pr.stopping.Load() && (len(pr.providers) == 0 || pr.merger.Ready())
+}
+
+func (pr *process) apply(s discovery.Snapshot) {
+	pr.px.Update(s)
+	pr.problems.observe(s.Problems)
+}
+
+// serve runs everything until ctx ends, then shuts down gracefully: stop
+// accepting, let in-flight requests and upgraded connections finish up to
+// the shutdown timeout, then close what is left.
+func (pr *process) serve(ctx context.Context) error {
 	bg, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var wg sync.WaitGroup
-	errc := make(chan error, len(providers)+3)
-	wg.Go(func() { _ = merger.Run(bg, apply) })
-	for _, p := range providers {
+	errc := make(chan error, len(pr.providers)+3)
+	wg.Go(func() { _ = pr.merger.Run(bg, pr.apply) })
+	wg.Go(func() { _ = pr.px.Run(bg) })
+	for _, p := range pr.providers {
 		wg.Go(func() {
-			if err := p.Run(bg, merger.Sink(p.Name())); err != nil && bg.Err() == nil {
+			if err := p.Run(bg, pr.merger.Sink(p.Name())); err != nil && bg.Err() == nil {
 				errc <- fmt.Errorf("provider %s: %w", p.Name(), err)
 			}
 		})
 	}
-	go func() {
-		if err := srv.Serve(httpLn); !errors.Is(err, http.ErrServerClosed) {
+	wg.Go(func() {
+		if err := pr.srv.Serve(pr.httpLn); !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("http server: %w", err)
 		}
-	}()
-	if adminLn != nil {
-		go func() {
-			if err := adminSrv.Serve(adminLn); !errors.Is(err, http.ErrServerClosed) {
+	})
+	if pr.adminLn != nil {
+		wg.Go(func() {
+			if err := pr.adminSrv.Serve(pr.adminLn); !errors.Is(err, http.ErrServerClosed) {
 				errc <- fmt.Errorf("admin server: %w", err)
 			}
-		}()
+		})
 	}
 	var runErr error
 	select {
 	case <-ctx.Done():
-		log.Info().Dur("timeout", c.shutdownTimeout).Msg("shutting down: finishing in-flight requests")
+		pr.log.Info().Dur("timeout", pr.cfg.shutdownTimeout).Msg("shutting down: finishing in-flight requests")
 	case runErr = <-errc:
 	}
-	sctx, scancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
+	pr.stopping.Store(true)
+	sctx, scancel := context.WithTimeout(context.Background(), pr.cfg.shutdownTimeout)
 	defer scancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		log.Warn().Err(err).Msg("shutdown timeout reached: closing the remaining connections")
-		_ = srv.Close()
+	if err := pr.srv.Shutdown(sctx); err != nil {
+		pr.log.Warn().Err(err).Msg("shutdown timeout reached: closing the remaining connections")
+		_ = pr.srv.Close()
 	}
-	_ = adminSrv.Close()
+	if err := pr.px.Shutdown(sctx); err != nil {
+		pr.log.Warn().Err(err).Msg("shutdown timeout reached: closing the remaining WebSockets and other upgraded connections")
+	}
+	_ = pr.adminSrv.Close()
 	cancel()
 	wg.Wait()
 	if runErr == nil {
-		log.Info().Msg("stopped")
+		pr.log.Info().Msg("stopped")
 	}
 	return runErr
 }

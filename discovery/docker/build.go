@@ -50,9 +50,14 @@ func build(cs []container, opts options) discovery.Snapshot {
 		opts:     opts,
 		selfNets: slices.Sorted(slices.Values(opts.Self.Networks)),
 		services: map[string]*group{},
+		stopped:  map[string]*discovery.Service{},
 	}
-	for _, c := range byName(cs) {
+	sorted := byName(cs)
+	for _, c := range sorted {
 		b.container(c)
+	}
+	for _, c := range sorted {
+		b.stoppedContainer(c)
 	}
 	return b.snapshot()
 }
@@ -63,6 +68,9 @@ type builder struct {
 	selfNets []string // opts.Self.Networks, sorted
 	services map[string]*group
 	problems []discovery.Problem
+	// stopped are the services that only stopped containers define: their
+	// routes answer 503 until a container runs again, instead of 404.
+	stopped map[string]*discovery.Service
 }
 
 // group is a service being built.
@@ -114,6 +122,50 @@ func (b *builder) container(c *container) {
 	for _, r := range spec.Routes {
 		b.route(u, r)
 	}
+}
+
+// stoppedContainer keeps the routes of an enabled container that is not
+// running (stopped, restarting, or just removed) for the services that no
+// running container serves, so that their clients get 503, not 404, while
+// the service is being restarted or recreated. Its problems were or will
+// be reported while it runs; here they only skip routes, silently.
+func (b *builder) stoppedContainer(c *container) {
+	if c.Running || b.isSelf(c) {
+		return
+	}
+	u := b.unit(c)
+	spec, _ := discovery.ParseKeys(u.keys)
+	if !b.enabledQuietly(u, spec) {
+		return
+	}
+	for _, r := range spec.Routes {
+		name, ok := b.quietServiceName(u, r)
+		if !ok || b.services[name] != nil {
+			continue
+		}
+		svc := b.stopped[name]
+		if svc == nil {
+			svc = &discovery.Service{Name: name, Provider: providerName, Options: r.Options}
+			b.stopped[name] = svc
+		}
+		svc.Routes = append(svc.Routes, r.Routes()...)
+	}
+}
+
+// enabledQuietly is enabled without reporting anything.
+func (b *builder) enabledQuietly(u *unit, spec discovery.Spec) bool {
+	if _, given := u.keys["enable"]; given {
+		return spec.EnableSet && spec.Enable
+	}
+	return b.opts.ExposeByDefault || u.virtualHost
+}
+
+// quietServiceName is serviceName without reporting a bad name.
+func (b *builder) quietServiceName(u *unit, r discovery.RouteSpec) (string, bool) {
+	saved := len(b.problems)
+	name, ok := b.serviceName(u, r)
+	b.problems = b.problems[:saved]
+	return name, ok
 }
 
 // isSelf reports whether c is cutover's own container. Self.ID may be
@@ -504,6 +556,7 @@ func (b *builder) snapshot() discovery.Snapshot {
 		snap.Services = append(snap.Services, b.services[name].svc)
 	}
 	snap.Services, snap.Problems = discovery.DropRouteConflicts(snap.Services, b.problems)
+	snap.Services = append(snap.Services, b.stoppedServices(snap.Services)...)
 	slices.SortFunc(snap.Problems, func(a, b discovery.Problem) int {
 		return cmp.Or(strings.Compare(a.Source, b.Source), strings.Compare(a.Key, b.Key), strings.Compare(a.Message, b.Message))
 	})
@@ -511,4 +564,32 @@ func (b *builder) snapshot() discovery.Snapshot {
 	snap.Problems = slices.Compact(snap.Problems)
 	snap.Sort()
 	return snap
+}
+
+// stoppedServices returns the services of stopped containers without the
+// routes that a running service or an earlier stopped one claims: running
+// containers always win, silently.
+func (b *builder) stoppedServices(running []discovery.Service) []discovery.Service {
+	claimed := map[discovery.Route]bool{}
+	for _, svc := range running {
+		for _, r := range svc.Routes {
+			claimed[r] = true
+		}
+	}
+	var out []discovery.Service
+	for _, name := range slices.Sorted(maps.Keys(b.stopped)) {
+		svc := *b.stopped[name]
+		var routes []discovery.Route
+		for _, r := range svc.Routes {
+			if !claimed[r] {
+				claimed[r] = true
+				routes = append(routes, r)
+			}
+		}
+		if len(routes) > 0 {
+			svc.Routes = routes
+			out = append(out, svc)
+		}
+	}
+	return out
 }

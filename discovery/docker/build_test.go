@@ -410,6 +410,28 @@ func buildCases() []buildCase {
 			}},
 		},
 		{
+			name: "stopped containers keep their service's routes without endpoints; running containers win",
+			opts: onHost,
+			cs: []container{
+				modCtr(newCtr("old-1", "10.0.0.2", "cutover.enable=true", "cutover.host=old.example.com"), compose("shop", "old")),
+				modCtr(modCtr(newCtr("old-2", "10.0.0.3", "cutover.enable=true", "cutover.host=old.example.com"), compose("shop", "old")),
+					func(c *container) { c.Running = false }),
+				modCtr(newCtr("gone", "10.0.0.4", "cutover.enable=true", "cutover.host=gone.example.com", "cutover.balance=leastconn"),
+					func(c *container) { c.Running = false }),
+				modCtr(newCtr("taken", "10.0.0.5", "cutover.enable=true", "cutover.host=web.example.com"),
+					func(c *container) { c.Running = false }),
+				newCtr("web", "10.0.0.6", "cutover.enable=true", "cutover.host=web.example.com"),
+				modCtr(newCtr("off", "10.0.0.7", "cutover.enable=false", "cutover.host=off.example.com"),
+					func(c *container) { c.Running = false }),
+			},
+			want: discovery.Snapshot{Services: []discovery.Service{
+				{Name: "gone", Provider: "docker", Routes: routes(rt("gone.example.com", "/")),
+					Options: discovery.Options{Balance: discovery.Balance{Policy: discovery.LeastConn}}},
+				wantSvc("shop-old", routes(rt("old.example.com", "/")), wantEp("old-1", 80, "10.0.0.2:80")),
+				wantSvc("web", routes(rt("web.example.com", "/")), wantEp("web", 80, "10.0.0.6:80")),
+			}},
+		},
+		{
 			name: "a bad label keeps the container's other routes and the other containers",
 			opts: onHost,
 			cs: []container{

@@ -29,7 +29,7 @@ func (p *Provider) handle(ctx context.Context, msg events.Message) bool {
 	if msg.Type == events.NetworkEventType {
 		id = msg.Actor.Attributes["container"]
 		if id == p.self.ID && id != "" {
-			p.self = p.findSelf(ctx)
+			p.self = p.findSelf(ctx, p.self)
 			return true
 		}
 	}
@@ -39,9 +39,13 @@ func (p *Provider) handle(ctx context.Context, msg events.Message) bool {
 	known := p.containers[id] != nil
 	switch {
 	case action == "destroy":
+		if known {
+			p.bury(p.containers[id])
+		}
 		delete(p.stopping, id)
 		delete(p.meta, id)
 		delete(p.containers, id)
+		delete(p.seen, id)
 		return known
 	case action == "kill" || action == "stop":
 		if known && p.containers[id].Running && stops(msg.Actor.Attributes["signal"], p.meta[id].stopSignal, action) {
@@ -53,11 +57,24 @@ func (p *Provider) handle(ctx context.Context, msg events.Message) bool {
 		}
 	case action == "start":
 		delete(p.stopping, id)
+		if !known && !p.mayBeCandidate(msg.Actor.Attributes) {
+			return false
+		}
 	case !known:
 		// Containers that are not candidates only matter once they start.
 		return false
 	}
 	return p.refresh(ctx, id)
+}
+
+// mayBeCandidate tells from an event's attributes, which carry the
+// container's labels, whether an unknown container is worth an inspect.
+func (p *Provider) mayBeCandidate(attrs map[string]string) bool {
+	if p.cfg.ExposeByDefault || p.cfg.CompatNginxProxy {
+		return true
+	}
+	_, ok := attrs[labelPrefix+"enable"]
+	return ok
 }
 
 // markStopping drains a container at once, before its process has
@@ -74,6 +91,9 @@ func (p *Provider) refresh(ctx context.Context, id string) bool {
 	c, err := p.inspect(ctx, id)
 	switch {
 	case errdefs.IsNotFound(err):
+		if c := p.containers[id]; c != nil {
+			p.bury(c)
+		}
 		delete(p.containers, id)
 		return true
 	case err != nil:

@@ -26,7 +26,12 @@ const providerName = "file"
 func Parse(path string, data []byte) (discovery.Snapshot, error) {
 	p := &parser{path: path}
 	var services []entry
-	if root := p.document(data); root != nil {
+	switch root := p.document(data); {
+	case root == nil && len(p.problems) == 0, root != nil && isNull(root):
+		// A file being written in place is empty for a moment; applying
+		// it would drop every service.
+		p.fail(0, "", "the file is empty: write services: {} for a configuration without services")
+	case root != nil:
 		services = p.services(root)
 	}
 	p.conflicts(services)
@@ -125,7 +130,9 @@ func (p *parser) services(root *yaml.Node) []entry {
 		return nil
 	}
 	var out []entry
+	found := false
 	p.pairs(root, "", func(k, v *yaml.Node, key string) {
+		found = found || key == "services"
 		if key != "services" {
 			p.fail(k.Line, key, "unknown top-level key: the only one is services")
 			return
@@ -143,6 +150,9 @@ func (p *parser) services(root *yaml.Node) []entry {
 			}
 		})
 	})
+	if !found && len(p.problems) == 0 {
+		p.fail(root.Line, "", "no services key: write services: {} for a configuration without services")
+	}
 	return out
 }
 

@@ -225,7 +225,7 @@ func TestRunUnreadableAtStart(t *testing.T) {
 
 func TestRunStopsAtOnce(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "cutover.yaml")
-	write(t, path, "")
+	write(t, path, "services: {}\n")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	s := newSink()
