@@ -66,6 +66,22 @@ type Backend struct {
 	LatencyMS   float64    `json:"latency_ms"`
 	LastError   string     `json:"last_error,omitempty"`
 	LastErrorAt *time.Time `json:"last_error_at,omitempty"`
+	// Why says why the backend is out of rotation; empty when it is not.
+	Why string `json:"why,omitempty"`
+	// Check is the active health check, when the service has one.
+	Check *Check `json:"check,omitempty"`
+}
+
+// Check is a backend's active health check.
+type Check struct {
+	Up bool `json:"up"`
+	// Passes and Failures are the consecutive results so far.
+	Passes   int `json:"passes"`
+	Failures int `json:"failures"`
+	// Last is the last probe, if any.
+	LastOK    bool       `json:"last_ok"`
+	LastError string     `json:"last_error,omitempty"`
+	LastAt    *time.Time `json:"last_at,omitempty"`
 }
 
 // Problem is a configuration error.

@@ -61,6 +61,7 @@ func (b *Backend) configureHealth(h discovery.Health) {
 	b.rise.Store(int32(cfg.Rise))
 	switch {
 	case cfg.Mode == health.Off:
+		b.rise.Store(0)
 		b.setBits(outDown, 0)
 	case wasOff && !b.check.Up():
 		b.setBits(outDown, outDown)
@@ -188,6 +189,26 @@ func (b *Backend) ramp(now time.Time) int64 {
 		return 1000
 	}
 	return max(elapsed*1000/ss, 1)
+}
+
+// CheckState is a snapshot of a backend's active health check.
+type CheckState struct {
+	Up               bool
+	Passes, Failures int
+	Last             health.Result
+	HasLast          bool
+}
+
+// Check returns the state of the backend's active health check, or false
+// when its service has none.
+func (b *Backend) Check() (CheckState, bool) {
+	if b.rise.Load() == 0 {
+		return CheckState{}, false
+	}
+	st := CheckState{Up: b.check.Up()}
+	st.Passes, st.Failures = b.check.Counts()
+	st.Last, st.HasLast = b.check.Last()
+	return st, true
 }
 
 // Why says why the backend is out of rotation, or "" when it is not.

@@ -53,6 +53,18 @@ func backendStatus(b *proxy.Backend) admin.Backend {
 	if at, msg := b.LastError(); msg != "" {
 		out.LastError, out.LastErrorAt = msg, &at
 	}
+	out.Why = b.Why()
+	if st, ok := b.Check(); ok {
+		c := &admin.Check{Up: st.Up, Passes: st.Passes, Failures: st.Failures}
+		if st.HasLast {
+			at := st.Last.At
+			c.LastOK, c.LastAt = st.Last.OK, &at
+			if st.Last.Err != nil {
+				c.LastError = st.Last.Err.Error()
+			}
+		}
+		out.Check = c
+	}
 	return out
 }
 
