@@ -25,6 +25,14 @@ type Config struct {
 	Status func() Status
 	// Logger receives errors of the metrics handler.
 	Logger zerolog.Logger
+	// Deploys serves the deploy endpoints; nil turns them off.
+	Deploys Deploys
+	// Token authorizes the write endpoints (deploy, rollback). Empty turns
+	// them off: they answer 403 and say how to turn them on.
+	Token string
+	// WebhookTokens authorize POST /hooks/deploy/{service}. None turns
+	// webhooks off.
+	WebhookTokens []WebhookToken
 }
 
 // Status is the document of GET /api/v1/services.
@@ -127,6 +135,7 @@ func New(cfg Config) http.Handler {
 			writeJSON(w, cfg.Status())
 		})
 	}
+	routeDeploys(mux, cfg)
 	return mux
 }
 

@@ -46,6 +46,11 @@ func (r RouteSpec) Routes() []Route {
 type Spec struct {
 	// Enable is the value of the "enable" key; EnableSet says whether it was given.
 	Enable, EnableSet bool
+	// Strategy is the deploy.strategy key: the service's default deploy
+	// strategy (rolling, blue-green or recreate), or "".
+	Strategy string
+	// Autoredeploy is the autoredeploy key.
+	Autoredeploy bool
 	// Routes are the valid routes: the short form, the explicit ones, or both.
 	// A route whose keys had an error is left out; the others stay.
 	Routes []RouteSpec
@@ -102,11 +107,11 @@ var routeKeys = map[string]field{
 // KnownKeys returns every key ParseKeys accepts, for help texts and error
 // messages. "routes.NAME." may precede any route key.
 func KnownKeys() []string {
-	keys := []string{"enable"}
+	keys := []string{"enable", "autoredeploy", "deploy.strategy"}
 	for k := range routeKeys {
 		keys = append(keys, k)
 	}
-	slices.Sort(keys[1:])
+	slices.Sort(keys)
 	return keys
 }
 
@@ -134,13 +139,10 @@ func ParseKeys(keys map[string]string) (Spec, []KeyError) {
 	named := map[string]*partial{}
 	for _, key := range sortedKeys(keys) {
 		value := strings.TrimSpace(keys[key])
-		if key == "enable" {
-			b, err := strconv.ParseBool(value)
-			if err != nil {
-				errs = append(errs, KeyError{key, value, "want true or false"})
-				continue
+		if handled, err := spec.containerKey(key, value); handled {
+			if err != "" {
+				errs = append(errs, KeyError{key, value, err})
 			}
-			spec.Enable, spec.EnableSet = b, true
 			continue
 		}
 		target, sub := base, key
@@ -161,6 +163,39 @@ func ParseKeys(keys map[string]string) (Spec, []KeyError) {
 	}
 	spec.Routes = resolve(base, named)
 	return spec, errs
+}
+
+// deployKeys are written by deploys on the containers they create; they
+// are history, not configuration.
+var deployKeys = map[string]bool{
+	"deploy.id": true, "deploy.time": true, "deploy.image": true, "deploy.previous": true, "deploy.previous-id": true,
+}
+
+// containerKey parses a key that concerns the container rather than a
+// route: enable, autoredeploy and the deploy keys. It reports whether key
+// is one, and what is wrong with its value.
+func (spec *Spec) containerKey(key, value string) (bool, string) {
+	switch {
+	case key == "enable" || key == "autoredeploy":
+		b, err := strconv.ParseBool(value)
+		if err != nil {
+			return true, "want true or false"
+		}
+		if key == "enable" {
+			spec.Enable, spec.EnableSet = b, true
+		} else {
+			spec.Autoredeploy = b
+		}
+		return true, ""
+	case key == "deploy.strategy":
+		switch value {
+		case "rolling", "blue-green", "recreate":
+			spec.Strategy = value
+			return true, ""
+		}
+		return true, "want rolling, blue-green or recreate"
+	}
+	return deployKeys[key], ""
 }
 
 // resolve applies the defaults of base to the named routes and returns the

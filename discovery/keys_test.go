@@ -315,10 +315,22 @@ func TestKeyErrorMessage(t *testing.T) {
 	}
 }
 
+func TestContainerKeys(t *testing.T) {
+	spec, errs := ParseKeys(map[string]string{"deploy.strategy": "recreate", "autoredeploy": "true",
+		"deploy.id": "abc", "deploy.previous": "app:v1", "host": "a.test"})
+	if len(errs) != 0 || spec.Strategy != "recreate" || !spec.Autoredeploy || len(spec.Routes) != 1 {
+		t.Errorf("got %+v %v", spec, errs)
+	}
+	_, errs = ParseKeys(map[string]string{"deploy.strategy": "canary", "autoredeploy": "yes please"})
+	if len(errs) != 2 {
+		t.Errorf("errors %v, want one for each bad value", errs)
+	}
+}
+
 func TestKnownKeys(t *testing.T) {
 	keys := KnownKeys()
-	if keys[0] != "enable" || !slices.IsSorted(keys[1:]) {
-		t.Errorf("KnownKeys() = %q, want enable first and the rest sorted", keys)
+	if !slices.IsSorted(keys) || !slices.Contains(keys, "enable") || !slices.Contains(keys, "deploy.strategy") {
+		t.Errorf("KnownKeys() = %q, want every key, sorted", keys)
 	}
 	for _, k := range keys {
 		spec, errs := ParseKeys(map[string]string{k: "x"})

@@ -227,6 +227,7 @@ func (m *Monitor) run(ctx context.Context, l *loop, prev <-chan struct{}) {
 	}
 	t := l.target.Load()
 	p := m.newProber(t.Address, t.Config)
+	started, passed := time.Now(), false
 	var timer *time.Timer
 	defer func() {
 		if timer != nil {
@@ -243,7 +244,8 @@ func (m *Monitor) run(ctx context.Context, l *loop, prev <-chan struct{}) {
 		if obs := l.target.Load().Observer; obs != nil {
 			obs.Probed(r, up, changed)
 		}
-		d := jittered(t.Config.Interval, m.jitter, rand.Float64())
+		passed = passed || r.OK
+		d := jittered(nextProbe(t.Config.Interval, passed || t.State.Up(), time.Since(started)), m.jitter, rand.Float64())
 		if timer == nil {
 			timer = time.NewTimer(d)
 		} else {
@@ -259,6 +261,23 @@ func (m *Monitor) run(ctx context.Context, l *loop, prev <-chan struct{}) {
 
 // jittered spreads d by the fraction j: r in [0, 1) maps to
 // [d×(1-j), d×(1+j)).
+// A newcomer's first probe usually runs before its app listens. Until it
+// passes once, it is probed every StartupInterval (when that is shorter
+// than its interval) for up to StartupWindow, so that it is admitted soon
+// after it is ready, not one whole interval later.
+const (
+	StartupInterval = 250 * time.Millisecond
+	StartupWindow   = time.Minute
+)
+
+// nextProbe is the time to the next probe of a target.
+func nextProbe(interval time.Duration, passed bool, age time.Duration) time.Duration {
+	if !passed && age < StartupWindow {
+		return min(interval, StartupInterval)
+	}
+	return interval
+}
+
 func jittered(d time.Duration, j, r float64) time.Duration {
 	return time.Duration(float64(d) * (1 - j + 2*j*r))
 }

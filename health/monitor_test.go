@@ -381,3 +381,23 @@ func TestJittered(t *testing.T) {
 		}
 	}
 }
+
+func TestNextProbeIsQuickUntilTheFirstPass(t *testing.T) {
+	cases := []struct {
+		interval time.Duration
+		passed   bool
+		age      time.Duration
+		want     time.Duration
+	}{
+		{2 * time.Second, false, 0, StartupInterval},
+		{2 * time.Second, false, StartupWindow - time.Second, StartupInterval},
+		{2 * time.Second, false, StartupWindow, 2 * time.Second},
+		{2 * time.Second, true, 0, 2 * time.Second},
+		{100 * time.Millisecond, false, 0, 100 * time.Millisecond},
+	}
+	for _, c := range cases {
+		if got := nextProbe(c.interval, c.passed, c.age); got != c.want {
+			t.Errorf("nextProbe(%s, %v, %s) = %s, want %s", c.interval, c.passed, c.age, got, c.want)
+		}
+	}
+}

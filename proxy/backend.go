@@ -15,12 +15,13 @@ import (
 // Reasons a backend is out of rotation, kept as bits of Backend.out so
 // that Available is a single atomic load.
 const (
-	outDraining  uint32 = 1 << iota // the provider is stopping it
-	outStarting                     // its own health check has not passed yet
-	outUnhealthy                    // its own health check fails
-	outRemoved                      // it is no longer in the configuration
-	outDown                         // cutover's active health check does not pass
-	outEjected                      // passive outlier detection took it out for a while
+	outDraining    uint32 = 1 << iota // the provider is stopping it
+	outStarting                       // its own health check has not passed yet
+	outUnhealthy                      // its own health check fails
+	outRemoved                        // it is no longer in the configuration
+	outDown                           // cutover's active health check does not pass
+	outEjected                        // passive outlier detection took it out for a while
+	outDeployDrain                    // a deploy is replacing it
 )
 
 // Backend is one endpoint of one service. It lives as long as the endpoint
@@ -28,6 +29,7 @@ const (
 // table swaps. All methods are safe for concurrent use.
 type Backend struct {
 	id        string // service + endpoint ID: the registry key
+	endpoint  string // the endpoint ID
 	key       string // opaque, for hash and cookie policies
 	service   string
 	addr      string
@@ -54,8 +56,11 @@ type Backend struct {
 	stats      atomic.Pointer[serviceStats]
 	outlier    health.Outlier
 	ejectTimer atomic.Pointer[time.Timer]
-	upSince    atomic.Int64 // unix nanos when it last became available, for slow start
-	slowStart  atomic.Int64 // nanoseconds; zero means off
+	// ejectedForStatus: the ejection was for 5xx answers, which a passing
+	// probe does not end.
+	ejectedForStatus atomic.Bool
+	upSince          atomic.Int64 // unix nanos when it last became available, for slow start
+	slowStart        atomic.Int64 // nanoseconds; zero means off
 }
 
 type backendError struct {
@@ -67,6 +72,7 @@ func newBackend(p *Proxy, service string, ep discovery.Endpoint, tr transport) *
 	sum := sha256.Sum256([]byte(service + "\x00" + ep.ID))
 	b := &Backend{
 		id:       backendID(service, ep.ID),
+		endpoint: ep.ID,
 		key:      hex.EncodeToString(sum[:8]),
 		service:  service,
 		addr:     ep.Address,
@@ -74,6 +80,7 @@ func newBackend(p *Proxy, service string, ep discovery.Endpoint, tr transport) *
 		proxy:    p,
 	}
 	b.upSince.Store(time.Now().UnixNano())
+	b.outlier.Configure(p.cfg.Outlier)
 	b.setName(ep.Name)
 	var life context.Context
 	life, b.end = context.WithCancel(context.Background())
@@ -118,7 +125,7 @@ func (b *Backend) State() string {
 		return "up"
 	case out&outRemoved != 0:
 		return "removed"
-	case out&outDraining != 0:
+	case out&(outDraining|outDeployDrain) != 0:
 		return "draining"
 	case out&outUnhealthy != 0:
 		return "unhealthy"

@@ -87,6 +87,9 @@ func (p *Proxy) forward(ex *exchange) {
 			tried = p.followService(ex, attempted[:picks], tried)
 		}
 		i := p.pick(ex, tried)
+		if i < 0 && picks == 0 && p.waitHeld(ex) {
+			i = p.pick(ex, 0)
+		}
 		if i < 0 {
 			break
 		}

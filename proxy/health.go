@@ -3,6 +3,7 @@ package proxy
 import (
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cutoverproxy/cutover/discovery"
@@ -96,7 +97,10 @@ func (b *Backend) Probed(r health.Result, up, changed bool) {
 	if changed {
 		b.checkChanged(r, up)
 	}
-	if r.OK && b.out.Load()&outEjected != 0 {
+	if r.OK && b.out.Load()&outEjected != 0 && !b.ejectedForStatus.Load() {
+		// The probe shows it can be reached again. An ejection for 5xx
+		// answers runs its course: a passing probe does not show that
+		// live requests would pass.
 		b.endEjection("health check passed")
 	}
 }
@@ -139,6 +143,11 @@ func (b *Backend) succeeded() { b.outlier.Success() }
 // service is available: the last one is never ejected. A timeout ejects
 // at once: a backend that hangs costs each request the whole timeout.
 func (b *Backend) failed(reason string, timeout bool) {
+	if b.out.Load()&outEjected != 0 {
+		// Requests that were in flight when it was ejected: it is out
+		// already, and one fault is one ejection.
+		return
+	}
 	now := time.Now()
 	var eject bool
 	var d time.Duration
@@ -155,6 +164,7 @@ func (b *Backend) failed(reason string, timeout bool) {
 		return
 	}
 	b.outlier.Ejected(now, d)
+	b.ejectedForStatus.Store(strings.HasPrefix(reason, "status "))
 	b.stats.Load().ejections.Add(1)
 	b.setBits(outEjected, outEjected)
 	t := time.AfterFunc(d, func() { b.endEjection("ejection time over") })
@@ -221,6 +231,8 @@ func (b *Backend) Why() string {
 		return "removed from the configuration"
 	case out&outDraining != 0:
 		return "draining: its container is stopping"
+	case out&outDeployDrain != 0:
+		return "draining: a deploy is replacing it"
 	case out&outUnhealthy != 0:
 		return "its Docker HEALTHCHECK reports unhealthy"
 	case out&outStarting != 0:

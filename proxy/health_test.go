@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -195,25 +196,54 @@ func TestPassiveEjection(t *testing.T) {
 	}
 }
 
-// A passing probe ends an ejection early.
+// A passing probe ends an ejection for connection failures early; an
+// ejection for 5xx answers runs its course, since a passing probe does not
+// show that live requests would pass.
 func TestProbeEndsEjection(t *testing.T) {
-	bad, good := newChecked(t, "bad", true), newChecked(t, "good", true)
-	bad.status.Store(502)
+	addr := refusedAddr(t)
+	good := newChecked(t, "good", true)
 	h := newHarness(t, Config{})
-	h.p.Update(snapshot(withCheck(service("app", endpoint("bad", bad.Server), endpoint("good", good.Server)), 1, 3)))
+	svc := withCheck(service("app", addrEndpoint("bad", addr), endpoint("good", good.Server)), 1, 100)
+	h.p.Update(snapshot(svc))
+	h.p.Backend("app", "bad").check.SetUp() // as if it had passed before
+	h.p.Backend("app", "bad").setBits(outDown, 0)
 	runChecks(t, h.p)
-	waitState(t, h.p, "app", "bad", "up")
 	waitState(t, h.p, "app", "good", "up")
 	for range 20 {
 		h.get("/")
-		if h.p.Backend("app", "bad").State() == "ejected" {
-			break
-		}
 	}
-	bad.status.Store(0)
+	waitState(t, h.p, "app", "bad", "ejected")
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("cannot listen on %s again: %v", addr, err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
 	waitState(t, h.p, "app", "bad", "up")
 	if !strings.Contains(h.logs.String(), "backend back from ejection: health check passed") {
 		t.Errorf("no log of the ejection's end:\n%s", h.logs.String())
+	}
+
+	// 5xx answers with a passing probe: the ejection stays.
+	bad5 := newChecked(t, "bad5", true)
+	bad5.status.Store(500)
+	h.p.Update(snapshot(withCheck(service("five", endpoint("bad5", bad5.Server), endpoint("good", good.Server)), 1, 3)))
+	waitState(t, h.p, "five", "bad5", "up")
+	waitState(t, h.p, "five", "good", "up")
+	for range 20 {
+		h.do(h.request("GET", "five.test", "/", nil))
+		if h.p.Backend("five", "bad5").State() == "ejected" {
+			break
+		}
+	}
+	probes := bad5.probes.Load()
+	deadline := time.Now().Add(testTimeout)
+	for bad5.probes.Load() < probes+3 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st := h.p.Backend("five", "bad5").State(); st != "ejected" {
+		t.Errorf("after 3 passing probes a backend ejected for 500s is %s, want still ejected", st)
 	}
 }
 
@@ -339,5 +369,34 @@ func TestSlowStartThroughTheProxy(t *testing.T) {
 	}
 	if old.served.Load()+fresh.served.Load() != 200 {
 		t.Errorf("served %d + %d, want 200", old.served.Load(), fresh.served.Load())
+	}
+}
+
+// Requests that time out together on a hung backend eject it once: one
+// fault is one ejection, and its doubling does not run away.
+func TestConcurrentTimeoutsEjectOnce(t *testing.T) {
+	g, hung := gatedBackend(t, "hung")
+	fast := namedBackend(t, "fast")
+	h := newHarness(t, Config{ResponseHeaderTimeout: 200 * time.Millisecond})
+	h.p.Update(snapshot(service("app", endpoint("hung", hung), endpoint("fast", fast))))
+	h.p.Backend("app", "fast").setBits(outDeployDrain, outDeployDrain) // everything goes to hung first
+	done := make(chan int, 4)
+	for range 4 {
+		go func() {
+			res, _ := h.get("/")
+			done <- res.StatusCode
+		}()
+	}
+	for range 4 {
+		g.waitArrived(t)
+	}
+	h.p.Backend("app", "fast").setBits(outDeployDrain, 0)
+	for range 4 {
+		if code := <-done; code != 200 {
+			t.Errorf("status %d, want 200 from the retry", code)
+		}
+	}
+	if n := h.metric("cutover_backend_ejections_total", "service", "app"); n != 1 {
+		t.Errorf("ejections = %v, want 1", n)
 	}
 }

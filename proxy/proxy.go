@@ -52,6 +52,10 @@ type Config struct {
 	// Registerer receives the data-path metrics. Nil means none are
 	// registered.
 	Registerer prometheus.Registerer
+	// Outlier configures passive outlier detection. The zero value means
+	// health's defaults: 5 consecutive failures eject for 30s, doubling
+	// up to 300s.
+	Outlier health.OutlierConfig
 }
 
 func (c Config) withDefaults() Config {
@@ -87,7 +91,7 @@ func (c Config) Validate() error {
 	case c.Attempts < 0 || c.Attempts > maxAttempts:
 		return fmt.Errorf("attempts %d: want 1 to %d", c.Attempts, maxAttempts)
 	}
-	return nil
+	return c.Outlier.Validate()
 }
 
 // Proxy is the HTTP reverse proxy. It serves requests with the current
@@ -101,6 +105,7 @@ type Proxy struct {
 	ids      *requestIDs
 	monitor  *health.Monitor
 	tunnels  tunnels
+	holds    atomic.Pointer[map[string]*hold] // copy on write, under mu
 	duration *prometheus.HistogramVec
 
 	mu       sync.Mutex // serializes Update; guards the registries below
@@ -130,6 +135,7 @@ func New(cfg Config) (*Proxy, error) {
 	p.ids = newRequestIDs()
 	p.monitor = health.NewMonitor(health.MonitorConfig{})
 	p.table.Store(emptyTable())
+	p.holds.Store(&map[string]*hold{})
 	if cfg.Registerer != nil {
 		for _, c := range []prometheus.Collector{newCollector(p), p.duration} {
 			if err := cfg.Registerer.Register(c); err != nil {

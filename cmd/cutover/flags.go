@@ -14,6 +14,11 @@ import (
 type flagSet struct {
 	*flag.FlagSet
 	summary string
+	// positional names the arguments the command takes besides flags
+	// ("SERVICE", "[SERVICE]"); maxArgs is how many.
+	positional string
+	maxArgs    int
+	args       []string
 }
 
 func newFlagSet(name, summary string) *flagSet {
@@ -42,17 +47,28 @@ func (fs *flagSet) parse(args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := fs.FlagSet.Parse(args); err != nil {
-		return err
+	// Arguments may come before, between or after the flags.
+	for {
+		if err := fs.FlagSet.Parse(args); err != nil {
+			return err
+		}
+		if fs.NArg() == 0 {
+			return nil
+		}
+		if len(fs.args) == fs.maxArgs {
+			return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		}
+		fs.args = append(fs.args, fs.Arg(0))
+		args = fs.Args()[1:]
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	return nil
 }
 
 func (fs *flagSet) usage(w io.Writer) {
-	fmt.Fprintf(w, "Usage: cutover %s [flags]\n  %s\n", fs.Name(), fs.summary)
+	pos := ""
+	if fs.positional != "" {
+		pos = " " + fs.positional
+	}
+	fmt.Fprintf(w, "Usage: cutover %s%s [flags]\n  %s\n", fs.Name(), pos, fs.summary)
 	fs.VisitAll(func(f *flag.Flag) {
 		name, help := flag.UnquoteUsage(f)
 		fmt.Fprintf(w, "  --%s", f.Name)

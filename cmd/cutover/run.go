@@ -20,6 +20,7 @@ import (
 	"github.com/cutoverproxy/cutover/discovery"
 	"github.com/cutoverproxy/cutover/discovery/docker"
 	"github.com/cutoverproxy/cutover/discovery/file"
+	"github.com/cutoverproxy/cutover/health"
 	"github.com/cutoverproxy/cutover/proxy"
 )
 
@@ -57,6 +58,9 @@ func runSetup() (*flagSet, runFunc) {
 	fs.DurationVar(&c.proxy.IdleConnTimeout, "backend-idle-timeout", proxy.DefaultIdleConnTimeout, "how long an idle backend connection is kept; keep it below the backends' keep-alive timeout")
 	fs.IntVar(&c.proxy.MaxIdleConnsPerHost, "backend-max-idle", proxy.DefaultMaxIdleConnsPerHost, "idle connections kept per backend")
 	fs.IntVar(&c.proxy.Attempts, "attempts", proxy.DefaultAttempts, "most backends one request is tried on (1 turns retries off)")
+	fs.IntVar(&c.proxy.Outlier.Consecutive, "outlier-failures", health.DefaultConsecutive, "consecutive connection failures or 5xx answers that eject a backend")
+	fs.DurationVar(&c.proxy.Outlier.BaseEjection, "outlier-ejection", health.DefaultBaseEjection, "how long a first ejection lasts; each repeat doubles it")
+	fs.DurationVar(&c.proxy.Outlier.MaxEjection, "outlier-max-ejection", health.DefaultMaxEjection, "the longest ejection")
 	fs.Var(&c.docker, "docker", "discover containers through the Docker engine (DOCKER_HOST, else the default socket): auto (when it answers), true or false")
 	fs.BoolVar(&c.dockerConfig.ExposeByDefault, "expose-by-default", false, "route every container that does not say cutover.enable=false, not only those with cutover.enable=true")
 	fs.StringVar(&c.compat, "compat", "", "also read another proxy's configuration from containers: nginx-proxy (VIRTUAL_HOST, VIRTUAL_PORT, VIRTUAL_PATH)")

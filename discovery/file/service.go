@@ -32,6 +32,14 @@ var notForFiles = map[string]string{
 	"service": "a file service is named by its key under services",
 	"network": "backends are dialled at their address, not on a Docker network: list them under backends",
 	"weight":  "give each backend its own weight: backends: [{address: 10.0.0.1:8080, weight: 2}]",
+
+	"autoredeploy":       "deploys replace containers; the backends of a file are not containers",
+	"deploy.strategy":    "deploys replace containers; the backends of a file are not containers",
+	"deploy.id":          "deploys write it on the containers they create",
+	"deploy.time":        "deploys write it on the containers they create",
+	"deploy.image":       "deploys write it on the containers they create",
+	"deploy.previous":    "deploys write it on the containers they create",
+	"deploy.previous-id": "deploys write it on the containers they create",
 }
 
 // service parses one service of the file. It reports false when the

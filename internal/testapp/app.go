@@ -21,6 +21,9 @@ type app struct {
 	streamInterval time.Duration    // pause between ?stream chunks
 	healthy        atomic.Bool      // flipped by /control/healthy
 	failing        atomic.Bool      // flipped by /control/fail
+	flapping       atomic.Bool      // flipped by /control/flap
+	flapCalls      atomic.Int64     // calls of /healthz that flapped since flapping began
+	hang           gate             // switched by /control/hang
 	requests       atomic.Int64     // echo requests served
 }
 
@@ -33,23 +36,34 @@ func newApp(cfg config, now func() time.Time) *app {
 		streamInterval: DefaultStreamInterval,
 	}
 	a.healthy.Store(cfg.healthy)
+	a.flapping.Store(cfg.flapHealth)
 	return a
 }
 
 // ServeHTTP dispatches on the exact path. It does not use http.ServeMux,
 // whose path cleaning and redirects would hide what the proxy forwarded.
+// While hang mode is on, /healthz, /ws and echo requests hang; /control/*
+// and /stats answer, so that a test can still read and end it.
 func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case "/healthz":
-		a.serveHealth(w, r)
+		if a.hang.wait(r.Context()) {
+			a.serveHealth(w, r)
+		}
 	case "/control/healthy":
-		a.serveToggle(w, r, &a.healthy, "healthy")
+		a.serveToggle(w, r, a.healthy.Store, "healthy")
 	case "/control/fail":
-		a.serveToggle(w, r, &a.failing, "fail")
+		a.serveToggle(w, r, a.failing.Store, "fail")
+	case "/control/hang":
+		a.serveToggle(w, r, a.hang.set, "hang")
+	case "/control/flap":
+		a.serveToggle(w, r, a.setFlapping, "flap")
 	case "/stats":
 		a.serveStats(w, r)
 	case "/ws":
-		a.serveWebSocket(w, r)
+		if a.hang.wait(r.Context()) {
+			a.serveWebSocket(w, r)
+		}
 	default:
 		a.serveEcho(w, r)
 	}
@@ -70,13 +84,25 @@ func (a *app) serveHealth(w http.ResponseWriter, _ *http.Request) {
 	case a.now().Before(a.readyAt):
 		w.WriteHeader(http.StatusServiceUnavailable)
 		fmt.Fprint(w, "starting")
+	case a.flapping.Load() && a.flapCalls.Add(1)%2 == 0:
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprint(w, "flapping")
 	default:
 		fmt.Fprint(w, "ok")
 	}
 }
 
-// serveToggle sets flag from ?v=true|false, by GET or POST.
-func (a *app) serveToggle(w http.ResponseWriter, r *http.Request, flag *atomic.Bool, what string) {
+// setFlapping turns flapping health on or off. Turned on, the next
+// /healthz passes, the one after fails, and so on.
+func (a *app) setFlapping(on bool) {
+	if on && !a.flapping.Load() {
+		a.flapCalls.Store(0)
+	}
+	a.flapping.Store(on)
+}
+
+// serveToggle calls set with ?v=true|false, by GET or POST.
+func (a *app) serveToggle(w http.ResponseWriter, r *http.Request, set func(bool), what string) {
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
 		w.Header().Set("Allow", "GET, POST")
 		http.Error(w, "use GET or POST", http.StatusMethodNotAllowed)
@@ -87,7 +113,7 @@ func (a *app) serveToggle(w http.ResponseWriter, r *http.Request, flag *atomic.B
 		http.Error(w, fmt.Sprintf("query v=%q: want v=true or v=false", r.URL.Query().Get("v")), http.StatusBadRequest)
 		return
 	}
-	flag.Store(v)
+	set(v)
 	a.setIdentity(w.Header())
 	fmt.Fprintf(w, "%s=%t\n", what, v)
 }

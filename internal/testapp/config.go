@@ -17,6 +17,7 @@ type config struct {
 	version       string        // -version, TESTAPP_VERSION; default "v1"
 	healthy       bool          // -healthy, TESTAPP_HEALTHY; default true
 	readyAfter    time.Duration // -ready-after, TESTAPP_READY_AFTER; zero means ready at once
+	flapHealth    bool          // -flap-health, TESTAPP_FLAP_HEALTH; default false
 	ignoreSIGTERM bool          // -ignore-sigterm, TESTAPP_IGNORE_SIGTERM; default false
 	probe         string        // -probe [URL]: the URL to probe; empty means serve
 }
@@ -58,6 +59,7 @@ func parseConfig(args []string, getenv func(string) string, hostname func() (str
 	fs.StringVar(&cfg.version, "version", cfg.version, "version in responses (env TESTAPP_VERSION)")
 	fs.BoolVar(&cfg.healthy, "healthy", cfg.healthy, "start healthy (env TESTAPP_HEALTHY)")
 	fs.DurationVar(&cfg.readyAfter, "ready-after", cfg.readyAfter, "/healthz fails until this long after start (env TESTAPP_READY_AFTER)")
+	fs.BoolVar(&cfg.flapHealth, "flap-health", cfg.flapHealth, "/healthz alternates pass and fail on each call, the first passing (env TESTAPP_FLAP_HEALTH)")
 	fs.BoolVar(&cfg.ignoreSIGTERM, "ignore-sigterm", cfg.ignoreSIGTERM, "ignore SIGTERM; only SIGINT or SIGKILL stop the server (env TESTAPP_IGNORE_SIGTERM)")
 	var probe probeFlag
 	fs.Var(&probe, "probe", "one-shot health check: GET `URL` (optional, default http://127.0.0.1:<port of -addr>/healthz), exit 0 on 2xx/3xx, else 1")
@@ -105,6 +107,9 @@ func applyEnv(cfg *config, getenv func(string) string, hostname func() (string, 
 		return err
 	}
 	if cfg.ignoreSIGTERM, err = envBool(getenv, "TESTAPP_IGNORE_SIGTERM", cfg.ignoreSIGTERM); err != nil {
+		return err
+	}
+	if cfg.flapHealth, err = envBool(getenv, "TESTAPP_FLAP_HEALTH", cfg.flapHealth); err != nil {
 		return err
 	}
 	if v := getenv("TESTAPP_READY_AFTER"); v != "" {

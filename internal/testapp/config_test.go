@@ -30,14 +30,20 @@ func TestParseConfig(t *testing.T) {
 				"TESTAPP_ADDR": ":9000", "TESTAPP_NAME": "a", "HOSTNAME": "c0ffee",
 				"TESTAPP_VERSION": "v2", "TESTAPP_HEALTHY": "false",
 				"TESTAPP_READY_AFTER": "3s", "TESTAPP_IGNORE_SIGTERM": "1",
+				"TESTAPP_FLAP_HEALTH": "true",
 			},
-			want: config{addr: ":9000", name: "a", version: "v2", readyAfter: 3 * time.Second, ignoreSIGTERM: true},
+			want: config{addr: ":9000", name: "a", version: "v2", readyAfter: 3 * time.Second, ignoreSIGTERM: true, flapHealth: true},
 		},
 		{
 			name: "flags win over environment",
-			args: []string{"-addr", "127.0.0.1:1", "-name", "b", "-version", "v3", "-healthy=true", "-ready-after", "1s", "-ignore-sigterm"},
-			env:  map[string]string{"TESTAPP_NAME": "a", "TESTAPP_HEALTHY": "false"},
+			args: []string{"-addr", "127.0.0.1:1", "-name", "b", "-version", "v3", "-healthy=true", "-ready-after", "1s", "-ignore-sigterm", "-flap-health=false"},
+			env:  map[string]string{"TESTAPP_NAME": "a", "TESTAPP_HEALTHY": "false", "TESTAPP_FLAP_HEALTH": "true"},
 			want: config{addr: "127.0.0.1:1", name: "b", version: "v3", healthy: true, readyAfter: time.Second, ignoreSIGTERM: true},
+		},
+		{
+			name: "flap-health flag",
+			args: []string{"-flap-health"},
+			want: config{addr: ":8080", name: "myhost", version: "v1", healthy: true, flapHealth: true},
 		},
 		{
 			name: "bare probe uses the port of addr",
@@ -81,6 +87,7 @@ func TestParseConfigRejects(t *testing.T) {
 		{"bad duration", []string{"-ready-after", "soon"}, nil},
 		{"bad env bool", nil, map[string]string{"TESTAPP_HEALTHY": "maybe"}},
 		{"bad env duration", nil, map[string]string{"TESTAPP_READY_AFTER": "soon"}},
+		{"bad env flap", nil, map[string]string{"TESTAPP_FLAP_HEALTH": "sometimes"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -58,11 +58,15 @@ func parseEchoOptions(q url.Values) (echoOptions, error) {
 	return opt, nil
 }
 
-// serveEcho is the default handler: it reads the body, then answers as the
-// query parameters say.
+// serveEcho is the default handler: it counts the request and reads the
+// body, waits while hang mode is on, then answers as the query parameters
+// say.
 func (a *app) serveEcho(w http.ResponseWriter, r *http.Request) {
 	a.requests.Add(1)
 	n, _ := io.Copy(io.Discard, r.Body)
+	if !a.hang.wait(r.Context()) {
+		return // hung until the client went away
+	}
 	h := w.Header()
 	a.setIdentity(h)
 	setSeen(h, r)

@@ -10,8 +10,25 @@
 //	/healthz          200 "ok" when healthy and ready, 503 otherwise
 //	/control/healthy  ?v=true|false flips the health reported by /healthz
 //	/control/fail     ?v=true|false makes every echo response a 500
+//	                  (/healthz still passes)
+//	/control/hang     ?v=true|false: while on, every request but /control/*
+//	                  and /stats hangs, /healthz included: it is accepted
+//	                  and read (an echo request is counted) and gets no
+//	                  answer until hang is switched off (then it is served)
+//	                  or the client goes away, as from a hung application
+//	/control/flap     ?v=true|false: while on, /healthz alternates pass and
+//	                  fail on each call, the first call passing; health
+//	                  that /control/healthy or -ready-after fails still fails
 //	/ws               WebSocket echo, text and binary
-//	/stats            JSON {"name","version","requests"}
+//	/stats            JSON {"name","version","requests"}: requests counts
+//	                  the echo requests, not /healthz, /ws, /control/* or
+//	                  /stats
+//
+// The control endpoints take GET or POST. Flags, each with an environment
+// equivalent (see -h): -addr, -name, -version, -healthy (start healthy),
+// -ready-after DURATION (/healthz fails for that long after start),
+// -flap-health (start with /control/flap on; TESTAPP_FLAP_HEALTH=true),
+// -ignore-sigterm.
 //
 // With -probe it is instead a one-shot health client for Docker's
 // HEALTHCHECK, since a scratch image has no curl.
