@@ -40,7 +40,9 @@ type DeployRequest struct {
 	DrainTimeout  Duration `json:"drain_timeout,omitempty"`
 	HealthTimeout Duration `json:"health_timeout,omitempty"`
 	MaxPause      Duration `json:"max_pause,omitempty"`
-	Trigger       string   `json:"-"`
+	// Pull pulls the image even when a copy is present locally.
+	Pull    bool   `json:"pull,omitempty"`
+	Trigger string `json:"-"`
 }
 
 // Duration is a time.Duration written as "30s" in JSON.

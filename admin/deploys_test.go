@@ -98,7 +98,6 @@ func TestDeployEndpointStreamsSteps(t *testing.T) {
 	}
 }
 
-
 func TestDeployEndpointRefusesBadRequests(t *testing.T) {
 	f := &fakeDeploys{}
 	h := New(Config{Deploys: f, Token: "t"})

@@ -32,7 +32,8 @@ func (cfg Config) webhook(w http.ResponseWriter, r *http.Request) {
 		jsonError(w, http.StatusUnauthorized, "missing or wrong token: send ?token=<token>, X-Cutover-Token or Authorization: Bearer")
 		return
 	}
-	req := DeployRequest{Service: service, Trigger: "webhook"}
+	// A push means the registry has a newer image, whatever is local.
+	req := DeployRequest{Service: service, Trigger: "webhook", Pull: true}
 	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	if err != nil {
 		jsonError(w, http.StatusBadRequest, "request body: "+err.Error())

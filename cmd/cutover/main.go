@@ -32,6 +32,9 @@ type runFunc func(ctx context.Context, stdout, stderr io.Writer) error
 func commands() []command {
 	return []command{
 		{name: "run", summary: "run the proxy", setup: runSetup},
+		{name: "deploy", summary: "replace a service's containers with a new image", setup: deploySetup},
+		{name: "rollback", summary: "go back to the image a service's containers replaced", setup: rollbackSetup},
+		{name: "deploys", summary: "list the deploys of a service", setup: deploysSetup},
 		{name: "version", summary: "print the version", setup: versionSetup},
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cutoverproxy/cutover/admin"
+	"github.com/cutoverproxy/cutover/deploy"
 	"github.com/cutoverproxy/cutover/discovery"
 	"github.com/cutoverproxy/cutover/discovery/docker"
 	"github.com/cutoverproxy/cutover/discovery/file"
@@ -39,6 +40,8 @@ type runConfig struct {
 	docker            autoBool
 	dockerConfig      docker.Config
 	compat            string
+	adminToken        string
+	webhookTokens     webhookTokens
 }
 
 func runSetup() (*flagSet, runFunc) {
@@ -61,6 +64,8 @@ func runSetup() (*flagSet, runFunc) {
 	fs.IntVar(&c.proxy.Outlier.Consecutive, "outlier-failures", health.DefaultConsecutive, "consecutive connection failures or 5xx answers that eject a backend")
 	fs.DurationVar(&c.proxy.Outlier.BaseEjection, "outlier-ejection", health.DefaultBaseEjection, "how long a first ejection lasts; each repeat doubles it")
 	fs.DurationVar(&c.proxy.Outlier.MaxEjection, "outlier-max-ejection", health.DefaultMaxEjection, "the longest ejection")
+	fs.StringVar(&c.adminToken, "admin-token", "", "`token` that authorizes the admin API's write endpoints (deploy, rollback); without one they are off")
+	fs.Var(&c.webhookTokens, "webhook-token", "`token` for POST /hooks/deploy/SERVICE: TOKEN for every service or SERVICE=TOKEN for one; repeatable, or comma-separated")
 	fs.Var(&c.docker, "docker", "discover containers through the Docker engine (DOCKER_HOST, else the default socket): auto (when it answers), true or false")
 	fs.BoolVar(&c.dockerConfig.ExposeByDefault, "expose-by-default", false, "route every container that does not say cutover.enable=false, not only those with cutover.enable=true")
 	fs.StringVar(&c.compat, "compat", "", "also read another proxy's configuration from containers: nginx-proxy (VIRTUAL_HOST, VIRTUAL_PORT, VIRTUAL_PATH)")
@@ -111,6 +116,13 @@ func (c *runConfig) run(ctx context.Context, stderr io.Writer) error {
 		cfg: c, log: log, px: px, merger: merger, providers: providers, httpLn: httpLn, adminLn: adminLn,
 		problems: newProblemLog(log, reg),
 	}
+	var deploys admin.Deploys
+	if d := dockerProvider(providers); d != nil {
+		if pr.deployer, err = deploy.New(deploy.Config{Engine: deploy.NewEngine(d.Client()), Traffic: px, Logger: log, Registerer: reg}); err != nil {
+			return err
+		}
+		deploys = deploysAdapter{pr.deployer}
+	}
 	pr.srv = &http.Server{
 		Handler:           px,
 		ReadHeaderTimeout: c.readHeaderTimeout,
@@ -124,6 +136,10 @@ func (c *runConfig) run(ctx context.Context, stderr io.Writer) error {
 			Ready:    pr.ready,
 			Status:   func() admin.Status { return status(px.Table(), reports) },
 			Logger:   log,
+
+			Deploys:       deploys,
+			Token:         c.adminToken,
+			WebhookTokens: c.webhookTokens,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          serverErrorLog(log),
@@ -145,6 +161,7 @@ type process struct {
 	adminSrv  *http.Server
 	adminLn   net.Listener
 	stopping  atomic.Bool
+	deployer  *deploy.Deployer // nil without Docker
 }
 
 // ready is /readyz: every provider delivered and the process is not
@@ -168,6 +185,9 @@ func (pr *process) serve(ctx context.Context) error {
 	errc := make(chan error, len(pr.providers)+3)
 	wg.Go(func() { _ = pr.merger.Run(bg, pr.apply) })
 	wg.Go(func() { _ = pr.px.Run(bg) })
+	if pr.deployer != nil {
+		wg.Go(func() { _ = pr.deployer.Run(bg) })
+	}
 	for _, p := range pr.providers {
 		wg.Go(func() {
 			if err := p.Run(bg, pr.merger.Sink(p.Name())); err != nil && bg.Err() == nil {
@@ -245,6 +265,15 @@ func (c *runConfig) providers(ctx context.Context, log zerolog.Logger) ([]discov
 	}
 	log.Info().Str("docker", d.Host()).Str("api", api).Msg("docker discovery is on")
 	return append(ps, d), nil
+}
+
+func dockerProvider(ps []discovery.Provider) *docker.Provider {
+	for _, p := range ps {
+		if d, ok := p.(*docker.Provider); ok {
+			return d
+		}
+	}
+	return nil
 }
 
 func closeAll(ps []discovery.Provider) {

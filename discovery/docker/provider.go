@@ -321,3 +321,7 @@ func (p *Provider) listFilters() client.Filters {
 	}
 	return f
 }
+
+// Client is the provider's Docker client, for the deploy orchestrator to
+// share.
+func (p *Provider) Client() *client.Client { return p.cli }
