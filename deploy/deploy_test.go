@@ -396,3 +396,16 @@ func TestComposeNames(t *testing.T) {
 		t.Errorf("mounts = %+v", c.info.Mounts)
 	}
 }
+
+func TestWaitReturnsWhenNoDeployRuns(t *testing.T) {
+	d := &Deployer{running: map[string]slot{"web": {id: "x"}}}
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+	defer cancel()
+	if err := d.Wait(ctx); err == nil {
+		t.Fatal("Wait returned while a deploy runs")
+	}
+	d.end("web", nil)
+	if err := d.Wait(context.Background()); err != nil {
+		t.Fatalf("Wait with no deploy: %v", err)
+	}
+}

@@ -164,3 +164,26 @@ func newID() string {
 
 // shortID is the part of a deploy ID that names containers.
 func shortID(id string) string { return id[:min(8, len(id))] }
+
+// Running reports how many deploys run now.
+func (d *Deployer) Running() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.running)
+}
+
+// Wait returns when no deploy runs, or with ctx's error: a process that
+// stops lets running deploys end first rather than leave a service half
+// replaced.
+func (d *Deployer) Wait(ctx context.Context) error {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for d.Running() > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+	return nil
+}

@@ -216,6 +216,12 @@ func (pr *process) serve(ctx context.Context) error {
 	pr.stopping.Store(true)
 	sctx, scancel := context.WithTimeout(context.Background(), pr.cfg.shutdownTimeout)
 	defer scancel()
+	if pr.deployer != nil && pr.deployer.Running() > 0 {
+		pr.log.Info().Int("deploys", pr.deployer.Running()).Msg("shutting down: waiting for running deploys to end")
+		if err := pr.deployer.Wait(sctx); err != nil {
+			pr.log.Warn().Msg("shutdown timeout reached with deploys running: they are cut short")
+		}
+	}
 	if err := pr.srv.Shutdown(sctx); err != nil {
 		pr.log.Warn().Err(err).Msg("shutdown timeout reached: closing the remaining connections")
 		_ = pr.srv.Close()
