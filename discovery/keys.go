@@ -90,6 +90,13 @@ const (
 	fHealthFall
 	fHealthStatus
 	fHealthSlowStart
+	fTLS
+	fRedirect
+	fHSTS
+	fACME
+	fPassthrough
+	fTCPListen
+	fProxyProtocol
 	fUnknown
 )
 
@@ -102,6 +109,8 @@ var routeKeys = map[string]field{
 	"health.mode": fHealthMode, "health.interval": fHealthInterval,
 	"health.timeout": fHealthTimeout, "health.rise": fHealthRise, "health.fall": fHealthFall,
 	"health.status": fHealthStatus, "health.slowstart": fHealthSlowStart,
+	"tls": fTLS, "redirect-https": fRedirect, "hsts": fHSTS, "tls.acme": fACME, "tls.passthrough": fPassthrough,
+	"tcp.listen": fTCPListen, "proxy-protocol": fProxyProtocol,
 }
 
 // KnownKeys returns every key ParseKeys accepts, for help texts and error
@@ -245,6 +254,14 @@ func (p *partial) inherit(base *partial) {
 	copyIf(fHealthFall, func() { h.Fall = bh.Fall })
 	copyIf(fHealthStatus, func() { h.StatusMin, h.StatusMax = bh.StatusMin, bh.StatusMax })
 	copyIf(fHealthSlowStart, func() { h.SlowStart = bh.SlowStart })
+	t, bt := &s.Options.TLS, &b.Options.TLS
+	copyIf(fTLS, func() { t.Only = bt.Only })
+	copyIf(fRedirect, func() { t.Redirect = bt.Redirect })
+	copyIf(fHSTS, func() { t.HSTS = bt.HSTS })
+	copyIf(fACME, func() { t.ACME = bt.ACME })
+	copyIf(fPassthrough, func() { t.Passthrough = bt.Passthrough })
+	copyIf(fTCPListen, func() { s.Options.TCP.Listen = b.Options.TCP.Listen })
+	copyIf(fProxyProtocol, func() { s.Options.TCP.ProxyProtocol = b.Options.TCP.ProxyProtocol })
 }
 
 func (p *partial) finish() RouteSpec {
@@ -328,6 +345,23 @@ func (p *partial) parse(f field, v string) string {
 		h.StatusMin, h.StatusMax, err = parseStatusRange(v)
 	case fHealthSlowStart:
 		h.SlowStart, err = parseDuration(v)
+	case fTLS:
+		s.Options.TLS.Only, err = parseBool(v)
+	case fRedirect:
+		s.Options.TLS.Redirect, err = parseBool(v)
+	case fHSTS:
+		s.Options.TLS.HSTS, err = parseHSTS(v)
+	case fACME:
+		s.Options.TLS.ACME, err = parseBool(v)
+	case fPassthrough:
+		s.Options.TLS.Passthrough, err = parseBool(v)
+	case fTCPListen:
+		s.Options.TCP.Listen, err = parseInt(v, 1, 65535)
+	case fProxyProtocol:
+		if v != "v1" && v != "v2" {
+			err = fmt.Errorf("want v1 or v2")
+		}
+		s.Options.TCP.ProxyProtocol = v
 	}
 	if err != nil {
 		return err.Error()
@@ -435,7 +469,31 @@ func ParseProtocol(v string) (Protocol, error) {
 			return Protocol(i), nil
 		}
 	}
-	return 0, fmt.Errorf("want http, h2c or tcp")
+	return 0, fmt.Errorf("want http, h2c, https or tcp")
+}
+
+func parseBool(v string) (bool, error) {
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("want true or false")
+	}
+	return b, nil
+}
+
+// parseHSTS checks a Strict-Transport-Security value: max-age=SECONDS,
+// optionally followed by includeSubDomains and preload.
+func parseHSTS(v string) (string, error) {
+	parts := strings.Split(v, ";")
+	age, ok := strings.CutPrefix(strings.TrimSpace(parts[0]), "max-age=")
+	if _, err := strconv.ParseUint(age, 10, 32); !ok || err != nil {
+		return "", fmt.Errorf("want max-age=SECONDS, optionally followed by ; includeSubDomains and ; preload")
+	}
+	for _, p := range parts[1:] {
+		if p = strings.TrimSpace(p); p != "includeSubDomains" && p != "preload" {
+			return "", fmt.Errorf("%q: want includeSubDomains or preload after max-age", p)
+		}
+	}
+	return v, nil
 }
 
 func parseInt(v string, lo, hi int) (int, error) {

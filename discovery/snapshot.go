@@ -43,6 +43,36 @@ type Options struct {
 	Balance  Balance
 	Protocol Protocol
 	Health   Health
+	TLS      TLSOptions
+	TCP      TCPOptions
+}
+
+// TLSOptions are the HTTPS settings of a service's routes.
+type TLSOptions struct {
+	// Only serves the routes on the HTTPS listener only (key tls).
+	Only bool
+	// Redirect answers plain-HTTP requests with a 308 to HTTPS (key
+	// redirect-https).
+	Redirect bool
+	// HSTS is the Strict-Transport-Security value sent on HTTPS answers,
+	// e.g. "max-age=31536000; includeSubDomains" (key hsts); "" for none.
+	HSTS string
+	// ACME obtains certificates for the routes' hosts (key tls.acme).
+	ACME bool
+	// Passthrough forwards TLS connections for the routes' hosts, chosen by
+	// SNI on the HTTPS listener, to the backends undecrypted (key
+	// tls.passthrough).
+	Passthrough bool
+}
+
+// TCPOptions are the settings of a protocol tcp service.
+type TCPOptions struct {
+	// Listen is the port cutover listens on for the service (key
+	// tcp.listen); zero for none.
+	Listen int
+	// ProxyProtocol is "", "v1" or "v2": send a PROXY protocol header to
+	// the backends (key proxy-protocol).
+	ProxyProtocol string
 }
 
 // EndpointState says whether an endpoint may receive new requests as far as
@@ -177,9 +207,11 @@ const (
 	H2C
 	// TCP forwards raw connections.
 	TCP
+	// HTTPS is HTTP/1.1 or HTTP/2 over TLS to the backend.
+	HTTPS
 )
 
-var protocolNames = [...]string{"http", "h2c", "tcp"}
+var protocolNames = [...]string{"http", "h2c", "tcp", "https"}
 
 func (p Protocol) String() string {
 	if int(p) < len(protocolNames) {

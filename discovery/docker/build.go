@@ -502,6 +502,7 @@ func (b *builder) join(u *unit, r discovery.RouteSpec, name string, ep discovery
 var optionKeys = [...]string{
 	"balance", "protocol", "health.path", "health.port", "health.host", "health.mode",
 	"health.interval", "health.timeout", "health.rise", "health.fall", "health.status", "health.slowstart",
+	"tls", "redirect-https", "hsts", "tls.acme", "tls.passthrough", "tcp.listen", "proxy-protocol",
 }
 
 // optionValues returns the options as they are written in labels; "" for
@@ -512,10 +513,20 @@ func optionValues(o discovery.Options) [len(optionKeys)]string {
 	if h.StatusMin != 0 {
 		status = fmt.Sprintf("%d-%d", h.StatusMin, h.StatusMax)
 	}
+	t := o.TLS
 	return [...]string{
 		o.Balance.String(), o.Protocol.String(), h.Path, nonZero(h.Port), h.Host, h.Mode,
 		nonZero(h.Interval), nonZero(h.Timeout), nonZero(h.Rise), nonZero(h.Fall), status, nonZero(h.SlowStart),
+		yes(t.Only), yes(t.Redirect), t.HSTS, yes(t.ACME), yes(t.Passthrough), nonZero(o.TCP.Listen), o.TCP.ProxyProtocol,
 	}
+}
+
+// yes formats a boolean option: "true", or "" for false (not set).
+func yes(b bool) string {
+	if b {
+		return "true"
+	}
+	return ""
 }
 
 // nonZero formats v, or returns "" for zero (not set).

@@ -612,8 +612,14 @@ func TestBuild(t *testing.T) {
 // that optionValues does not compare yet: a difference in it would then
 // go unreported.
 func TestOptionValuesCoverOptions(t *testing.T) {
-	if n := reflect.TypeFor[discovery.Options]().NumField(); n != 3 {
-		t.Errorf("discovery.Options has %d fields, optionValues knows 3", n)
+	if n := reflect.TypeFor[discovery.Options]().NumField(); n != 5 {
+		t.Errorf("discovery.Options has %d fields, optionValues knows 5", n)
+	}
+	if n := reflect.TypeFor[discovery.TLSOptions]().NumField(); n != 5 {
+		t.Errorf("discovery.TLSOptions has %d fields, optionValues knows 5", n)
+	}
+	if n := reflect.TypeFor[discovery.TCPOptions]().NumField(); n != 2 {
+		t.Errorf("discovery.TCPOptions has %d fields, optionValues knows 2", n)
 	}
 	if n := reflect.TypeFor[discovery.Health]().NumField(); n != 11 {
 		t.Errorf("discovery.Health has %d fields, optionValues knows 11", n)
