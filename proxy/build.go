@@ -73,7 +73,10 @@ func (p *Proxy) forget(t *Table, used map[string]bool) {
 }
 
 func (p *Proxy) buildService(ds discovery.Service, used map[string]bool) *Service {
-	svc := &Service{name: ds.Name, config: ds, stats: p.serviceStats(ds.Name)}
+	svc := &Service{name: ds.Name, config: ds, stats: p.serviceStats(ds.Name), tls: ds.Options.TLS}
+	if ds.Options.TLS.HSTS != "" {
+		svc.hsts = []string{ds.Options.TLS.HSTS}
+	}
 	tr := transport{
 		protocol:       ds.Options.Protocol,
 		dialTimeout:    p.cfg.DialTimeout,

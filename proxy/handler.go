@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cutoverproxy/cutover/balancer"
@@ -28,11 +30,30 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ex.svc = p.table.Load().Lookup(r.Host, r.URL.Path)
-	if ex.svc == nil {
+	switch {
+	case ex.svc == nil:
 		p.fail(&ex, errNoRoute)
-		return
+	case r.TLS == nil && ex.svc.tls.Redirect:
+		p.redirectHTTPS(&ex)
+	case r.TLS == nil && ex.svc.tls.Only:
+		p.fail(&ex, errNoRoute)
+	default:
+		p.forward(&ex)
 	}
-	p.forward(&ex)
+}
+
+// redirectHTTPS answers a plain-HTTP request with a permanent redirect
+// (308: the method and body are kept) to the same URL over HTTPS.
+func (p *Proxy) redirectHTTPS(ex *exchange) {
+	host := stripPort(ex.r.Host)
+	if p.cfg.HTTPSPort != 0 && p.cfg.HTTPSPort != 443 {
+		host = net.JoinHostPort(strings.Trim(host, "[]"), strconv.Itoa(p.cfg.HTTPSPort))
+	}
+	u := url.URL{Scheme: "https", Host: host, Path: ex.r.URL.Path, RawPath: ex.r.URL.RawPath, RawQuery: ex.r.URL.RawQuery}
+	ex.w.Header()["Location"] = []string{u.String()}
+	ex.code = http.StatusPermanentRedirect
+	ex.w.WriteHeader(ex.code)
+	p.done(ex)
 }
 
 // hasDotSegment reports whether a (decoded) path has a "." or ".."
@@ -248,6 +269,9 @@ func (p *Proxy) relay(ex *exchange, res *http.Response) {
 	copyResponseHeader(h, res.Header)
 	if ex.svc.sticky != "" && !ex.hasStickyCookie() {
 		h.Add("Set-Cookie", stickyCookie(ex.svc.sticky, ex.backend.key))
+	}
+	if ex.r.TLS != nil && ex.svc.hsts != nil {
+		h["Strict-Transport-Security"] = ex.svc.hsts
 	}
 	announced := len(res.Trailer)
 	for k := range res.Trailer {

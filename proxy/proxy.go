@@ -52,6 +52,9 @@ type Config struct {
 	// Registerer receives the data-path metrics. Nil means none are
 	// registered.
 	Registerer prometheus.Registerer
+	// HTTPSPort is the port of the HTTPS listener, for redirects to it.
+	// Zero means 443 (no port in the redirect).
+	HTTPSPort int
 	// Outlier configures passive outlier detection. The zero value means
 	// health's defaults: 5 consecutive failures eject for 30s, doubling
 	// up to 300s.

@@ -15,6 +15,8 @@ type Service struct {
 	policy   balancer.Policy
 	sticky   string // cookie name of a sticky policy, or ""
 	stats    *serviceStats
+	tls      discovery.TLSOptions
+	hsts     []string // the Strict-Transport-Security header, or nil
 }
 
 // Name is the service's name.
