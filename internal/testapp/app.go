@@ -25,6 +25,7 @@ type app struct {
 	flapCalls      atomic.Int64     // calls of /healthz that flapped since flapping began
 	hang           gate             // switched by /control/hang
 	requests       atomic.Int64     // echo requests served
+	data           store            // /data, under -data-dir
 }
 
 func newApp(cfg config, now func() time.Time) *app {
@@ -34,6 +35,7 @@ func newApp(cfg config, now func() time.Time) *app {
 		readyAt:        now().Add(cfg.readyAfter),
 		now:            now,
 		streamInterval: DefaultStreamInterval,
+		data:           store{dir: cfg.dataDir},
 	}
 	a.healthy.Store(cfg.healthy)
 	a.flapping.Store(cfg.flapHealth)
@@ -42,8 +44,8 @@ func newApp(cfg config, now func() time.Time) *app {
 
 // ServeHTTP dispatches on the exact path. It does not use http.ServeMux,
 // whose path cleaning and redirects would hide what the proxy forwarded.
-// While hang mode is on, /healthz, /ws and echo requests hang; /control/*
-// and /stats answer, so that a test can still read and end it.
+// While hang mode is on, /healthz, /ws and echo requests hang; /control/*,
+// /stats and /data answer, so that a test can still read and end it.
 func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case "/healthz":
@@ -60,6 +62,8 @@ func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.serveToggle(w, r, a.setFlapping, "flap")
 	case "/stats":
 		a.serveStats(w, r)
+	case "/data":
+		a.serveData(w, r)
 	case "/ws":
 		if a.hang.wait(r.Context()) {
 			a.serveWebSocket(w, r)

@@ -19,6 +19,7 @@ type config struct {
 	readyAfter    time.Duration // -ready-after, TESTAPP_READY_AFTER; zero means ready at once
 	flapHealth    bool          // -flap-health, TESTAPP_FLAP_HEALTH; default false
 	ignoreSIGTERM bool          // -ignore-sigterm, TESTAPP_IGNORE_SIGTERM; default false
+	dataDir       string        // -data-dir, TESTAPP_DATA_DIR; empty turns /data off
 	probe         string        // -probe [URL]: the URL to probe; empty means serve
 }
 
@@ -61,6 +62,7 @@ func parseConfig(args []string, getenv func(string) string, hostname func() (str
 	fs.DurationVar(&cfg.readyAfter, "ready-after", cfg.readyAfter, "/healthz fails until this long after start (env TESTAPP_READY_AFTER)")
 	fs.BoolVar(&cfg.flapHealth, "flap-health", cfg.flapHealth, "/healthz alternates pass and fail on each call, the first passing (env TESTAPP_FLAP_HEALTH)")
 	fs.BoolVar(&cfg.ignoreSIGTERM, "ignore-sigterm", cfg.ignoreSIGTERM, "ignore SIGTERM; only SIGINT or SIGKILL stop the server (env TESTAPP_IGNORE_SIGTERM)")
+	fs.StringVar(&cfg.dataDir, "data-dir", cfg.dataDir, "`directory` of the file that /data appends to and reads, e.g. a volume; empty turns /data off (env TESTAPP_DATA_DIR)")
 	var probe probeFlag
 	fs.Var(&probe, "probe", "one-shot health check: GET `URL` (optional, default http://127.0.0.1:<port of -addr>/healthz), exit 0 on 2xx/3xx, else 1")
 	if err := fs.Parse(args); err != nil {
@@ -102,6 +104,7 @@ func applyEnv(cfg *config, getenv func(string) string, hostname func() (string, 
 	if v := getenv("TESTAPP_VERSION"); v != "" {
 		cfg.version = v
 	}
+	cfg.dataDir = getenv("TESTAPP_DATA_DIR")
 	var err error
 	if cfg.healthy, err = envBool(getenv, "TESTAPP_HEALTHY", cfg.healthy); err != nil {
 		return err

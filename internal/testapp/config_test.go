@@ -30,15 +30,21 @@ func TestParseConfig(t *testing.T) {
 				"TESTAPP_ADDR": ":9000", "TESTAPP_NAME": "a", "HOSTNAME": "c0ffee",
 				"TESTAPP_VERSION": "v2", "TESTAPP_HEALTHY": "false",
 				"TESTAPP_READY_AFTER": "3s", "TESTAPP_IGNORE_SIGTERM": "1",
-				"TESTAPP_FLAP_HEALTH": "true",
+				"TESTAPP_FLAP_HEALTH": "true", "TESTAPP_DATA_DIR": "/data",
 			},
-			want: config{addr: ":9000", name: "a", version: "v2", readyAfter: 3 * time.Second, ignoreSIGTERM: true, flapHealth: true},
+			want: config{addr: ":9000", name: "a", version: "v2", readyAfter: 3 * time.Second, ignoreSIGTERM: true, flapHealth: true, dataDir: "/data"},
 		},
 		{
 			name: "flags win over environment",
 			args: []string{"-addr", "127.0.0.1:1", "-name", "b", "-version", "v3", "-healthy=true", "-ready-after", "1s", "-ignore-sigterm", "-flap-health=false"},
 			env:  map[string]string{"TESTAPP_NAME": "a", "TESTAPP_HEALTHY": "false", "TESTAPP_FLAP_HEALTH": "true"},
 			want: config{addr: "127.0.0.1:1", name: "b", version: "v3", healthy: true, readyAfter: time.Second, ignoreSIGTERM: true},
+		},
+		{
+			name: "data-dir flag wins over environment",
+			args: []string{"-data-dir", "/b"},
+			env:  map[string]string{"TESTAPP_DATA_DIR": "/a"},
+			want: config{addr: ":8080", name: "myhost", version: "v1", healthy: true, dataDir: "/b"},
 		},
 		{
 			name: "flap-health flag",

@@ -21,14 +21,17 @@
 //	                  that /control/healthy or -ready-after fails still fails
 //	/ws               WebSocket echo, text and binary
 //	/stats            JSON {"name","version","requests"}: requests counts
-//	                  the echo requests, not /healthz, /ws, /control/* or
-//	                  /stats
+//	                  the echo requests, not /healthz, /ws, /control/*,
+//	                  /stats or /data
+//	/data             the file data.log under -data-dir (e.g. a volume);
+//	                  ?write=VALUE first appends VALUE and a newline to it;
+//	                  404 without -data-dir
 //
 // The control endpoints take GET or POST. Flags, each with an environment
 // equivalent (see -h): -addr, -name, -version, -healthy (start healthy),
 // -ready-after DURATION (/healthz fails for that long after start),
 // -flap-health (start with /control/flap on; TESTAPP_FLAP_HEALTH=true),
-// -ignore-sigterm.
+// -ignore-sigterm, -data-dir DIRECTORY.
 //
 // With -probe it is instead a one-shot health client for Docker's
 // HEALTHCHECK, since a scratch image has no curl.
