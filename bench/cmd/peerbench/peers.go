@@ -1,0 +1,270 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// peer is one proxy under test (or the no-proxy baseline).
+type peer struct {
+	name  string // flag value
+	title string // table row
+	// bin is the program the peer needs on the machine; "" for the ones
+	// peerbench builds or is.
+	bin       string
+	http, tcp bool
+	// tcpByTrying: whether the peer serves TCP is found out by trying
+	// (cutover's tcp.listen is being built).
+	tcpByTrying bool
+	// start writes the peer's configuration under dir and starts it,
+	// listening on listen (127.0.0.1:PORT) for workload w. The baseline has
+	// no start: its clients go straight to the first backend.
+	start func(b *bench, dir string, w workload, listen string) (*process, error)
+}
+
+func peerList() []peer {
+	return []peer{
+		{name: "haproxy", title: "HAProxy", bin: "haproxy", http: true, tcp: true, start: startHAProxy},
+		{name: "nginx", title: "nginx", bin: "nginx", http: true, tcp: true, start: startNginx},
+		{name: "caddy", title: "Caddy", bin: "caddy", http: true, start: startCaddy},
+		{name: "cutover", title: "cutover", http: true, tcp: true, tcpByTrying: true, start: startCutover},
+		{name: "httputil", title: "httputil.ReverseProxy", http: true, start: startReverse},
+		{name: "iocopy", title: "io.Copy forwarder", tcp: true, start: startForward},
+		{name: "noproxy", title: "no proxy (one backend)", http: true, tcp: true},
+	}
+}
+
+func peerNames() []string {
+	var names []string
+	for _, p := range peerList() {
+		names = append(names, p.name)
+	}
+	return names
+}
+
+func (p peer) serves(w workload) bool {
+	if w.tcp {
+		return p.tcp
+	}
+	return p.http
+}
+
+// writeFile writes a configuration file and returns its path.
+func writeFile(dir, name, content string) (string, error) {
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		return "", err
+	}
+	return path, nil
+}
+
+// haproxyConfig is HAProxy's configuration: two threads (one per core, its
+// default here too), no logging, keep-alive on both sides with idle backend
+// connections shared between clients (http-reuse always), X-Forwarded-For
+// added like the other proxies, round robin. Timeouts are generous: they
+// only bound a broken run.
+func haproxyConfig(w workload, listen string, backends []string) string {
+	var sb strings.Builder
+	mode := "http"
+	if w.tcp {
+		mode = "tcp"
+	}
+	fmt.Fprintf(&sb, `global
+	nbthread 2
+	maxconn 8000
+
+defaults
+	mode %s
+	timeout connect 5s
+	timeout client 60s
+	timeout server 60s
+`, mode)
+	if !w.tcp {
+		sb.WriteString("\toption http-keep-alive\n\toption forwardfor\n\thttp-reuse always\n")
+	}
+	fmt.Fprintf(&sb, `
+frontend fe
+	bind %s
+	default_backend be
+
+backend be
+	balance roundrobin
+`, listen)
+	for i, b := range backends {
+		fmt.Fprintf(&sb, "\tserver s%d %s\n", i+1, b)
+	}
+	return sb.String()
+}
+
+func startHAProxy(b *bench, dir string, w workload, listen string) (*process, error) {
+	backends := b.backends(w)
+	cfg, err := writeFile(dir, "haproxy.cfg", haproxyConfig(w, listen, backends))
+	if err != nil {
+		return nil, err
+	}
+	return b.sup.start("haproxy", filepath.Join(dir, "haproxy.log"), nil, b.bins["haproxy"], "-db", "-f", cfg)
+}
+
+// nginxConfig is nginx's configuration: two worker processes, no access
+// log, HTTP/1.1 keep-alive to the backends with a pool of 64 idle
+// connections, keepalive_requests raised on both sides so that neither
+// closes a connection every 1,000 requests (HAProxy, Caddy and cutover do
+// not), X-Forwarded-For added, round robin; the stream module for TCP.
+// Temporary files and the pid file go to dir. Everything else is nginx's
+// default (proxy buffering on, 4k/8k buffers).
+func nginxConfig(dir string, w workload, listen string, backends []string, streamModule string) string {
+	var sb strings.Builder
+	if w.tcp {
+		fmt.Fprintf(&sb, "load_module %s;\n", streamModule)
+	}
+	fmt.Fprintf(&sb, `worker_processes 2;
+worker_rlimit_nofile 20000;
+daemon off;
+master_process on;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log warn;
+
+events {
+	worker_connections 10000;
+}
+`, dir)
+	upstream := ""
+	for _, b := range backends {
+		upstream += fmt.Sprintf("\t\tserver %s;\n", b)
+	}
+	if w.tcp {
+		fmt.Fprintf(&sb, `
+stream {
+	upstream be {
+%s	}
+	server {
+		listen %s;
+		proxy_pass be;
+	}
+}
+`, upstream, listen)
+		return sb.String()
+	}
+	fmt.Fprintf(&sb, `
+http {
+	access_log off;
+	keepalive_requests 1000000;
+	client_body_temp_path %[1]s/body;
+	proxy_temp_path %[1]s/proxy;
+	fastcgi_temp_path %[1]s/fastcgi;
+	uwsgi_temp_path %[1]s/uwsgi;
+	scgi_temp_path %[1]s/scgi;
+
+	upstream be {
+%[2]s		keepalive 64;
+		keepalive_requests 1000000;
+	}
+	server {
+		listen %[3]s;
+		location / {
+			proxy_pass http://be;
+			proxy_http_version 1.1;
+			proxy_set_header Connection "";
+			proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+		}
+	}
+}
+`, dir, upstream, listen)
+	return sb.String()
+}
+
+func startNginx(b *bench, dir string, w workload, listen string) (*process, error) {
+	cfg, err := writeFile(dir, "nginx.conf", nginxConfig(dir, w, listen, b.backends(w), nginxStreamModule))
+	if err != nil {
+		return nil, err
+	}
+	return b.sup.start("nginx", filepath.Join(dir, "nginx.log"), nil,
+		b.bins["nginx"], "-p", dir, "-c", cfg, "-e", filepath.Join(dir, "error.log"))
+}
+
+// caddyConfig is Caddy's configuration: no admin endpoint, no automatic
+// HTTPS, no access log (Caddy logs requests only when a site says `log`),
+// runtime log at WARN, reverse_proxy to both backends in round robin with
+// 64 idle connections per backend (Caddy's default is 32) and its default
+// keep-alive. Caddy adds X-Forwarded-For/-Proto/-Host by itself.
+func caddyConfig(listen string, backends []string) string {
+	_, port, _ := strings.Cut(listen, ":")
+	return fmt.Sprintf(`{
+	admin off
+	auto_https off
+	log {
+		level WARN
+	}
+}
+
+:%s {
+	bind 127.0.0.1
+	reverse_proxy %s {
+		lb_policy round_robin
+		transport http {
+			keepalive_idle_conns_per_host 64
+		}
+	}
+}
+`, port, strings.Join(backends, " "))
+}
+
+func startCaddy(b *bench, dir string, w workload, listen string) (*process, error) {
+	cfg, err := writeFile(dir, "Caddyfile", caddyConfig(listen, b.backends(w)))
+	if err != nil {
+		return nil, err
+	}
+	env := []string{"HOME=" + dir, "XDG_DATA_HOME=" + filepath.Join(dir, "data"), "XDG_CONFIG_HOME=" + filepath.Join(dir, "config")}
+	return b.sup.start("caddy", filepath.Join(dir, "caddy.log"), env,
+		b.bins["caddy"], "run", "--config", cfg, "--adapter", "caddyfile")
+}
+
+// cutoverConfig is cutover's YAML file: one catch-all HTTP service over both
+// backends (round robin, the default), or one TCP service on tcp.listen.
+func cutoverConfig(w workload, listen string, backends []string) string {
+	list := "[" + strings.Join(backends, ", ") + "]"
+	if w.tcp {
+		_, port, _ := strings.Cut(listen, ":")
+		return fmt.Sprintf("services:\n  benchtcp:\n    protocol: tcp\n    tcp.listen: %s\n    backends: %s\n", port, list)
+	}
+	return fmt.Sprintf("services:\n  bench:\n    backends: %s\n", list)
+}
+
+// startCutover runs cutover with its defaults (metrics, passive health,
+// retries all on) except: no Docker, no access log (its default too), log
+// level warn.
+func startCutover(b *bench, dir string, w workload, listen string) (*process, error) {
+	cfg, err := writeFile(dir, "cutover.yaml", cutoverConfig(w, listen, b.backends(w)))
+	if err != nil {
+		return nil, err
+	}
+	httpAddr := listen
+	if w.tcp {
+		if httpAddr, err = freeAddr(); err != nil {
+			return nil, err
+		}
+	}
+	return b.startCutoverWith(dir, cfg, httpAddr)
+}
+
+func (b *bench) startCutoverWith(dir, cfg, httpAddr string) (*process, error) {
+	admin, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	return b.sup.start("cutover", filepath.Join(dir, "cutover.log"), nil, b.cutover, "run",
+		"--http-addr", httpAddr, "--admin-addr", admin, "--config", cfg,
+		"--docker=false", "--access-log=false", "--log-level", "warn")
+}
+
+func startReverse(b *bench, dir string, w workload, listen string) (*process, error) {
+	return b.sup.start("httputil", filepath.Join(dir, "httputil.log"), nil,
+		b.self, "reverse", "-listen", listen, "-to", strings.Join(b.backends(w), ","))
+}
+
+func startForward(b *bench, dir string, w workload, listen string) (*process, error) {
+	return b.sup.start("iocopy", filepath.Join(dir, "iocopy.log"), nil,
+		b.self, "forward", "-listen", listen, "-to", strings.Join(b.backends(w), ","))
+}

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"math"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestMedianFloat(t *testing.T) {
+	nan := math.NaN()
+	for _, tc := range []struct {
+		in   []float64
+		want float64
+	}{
+		{[]float64{3, 1, 2}, 2},
+		{[]float64{4, 1, 3, 2}, 2.5},
+		{[]float64{nan, 5, nan}, 5},
+		{[]float64{7}, 7},
+	} {
+		if got := medianFloat(tc.in); got != tc.want {
+			t.Errorf("medianFloat(%v) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+	if !math.IsNaN(medianFloat([]float64{nan})) || !math.IsNaN(medianFloat(nil)) {
+		t.Error("medianFloat of no numbers is not NaN")
+	}
+}
+
+func TestFmtNum(t *testing.T) {
+	for _, tc := range []struct {
+		v      float64
+		format string
+		want   string
+	}{
+		{9712.4, "%.0f", "9712"},
+		{38912.6, "%.0f", "38,913"},
+		{1234567, "%.0f", "1,234,567"},
+		{6.666, "%.2f", "6.67"},
+		{math.NaN(), "%.2f", "–"},
+	} {
+		if got := fmtNum(tc.v, tc.format); got != tc.want {
+			t.Errorf("fmtNum(%v, %q) = %q, want %q", tc.v, tc.format, got, tc.want)
+		}
+	}
+}
+
+func TestPercentileDuration(t *testing.T) {
+	d := []time.Duration{5, 1, 4, 2, 3, 6, 7, 8, 9, 10}
+	if got := percentileDuration(d, 90); got != 9 {
+		t.Errorf("p90 = %d, want 9", got)
+	}
+	if median(d) != 5 { // (5+6)/2 truncated
+		t.Errorf("median = %d, want 5", median(d))
+	}
+	if maxDuration(d) != 10 || maxDuration(nil) != 0 {
+		t.Error("maxDuration")
+	}
+}
+
+func TestWorkloadTable(t *testing.T) {
+	b := &bench{opt: options{threads: 2, connections: 64, duration: 2 * time.Second}}
+	for _, p := range peerList() {
+		if p.name == "haproxy" || p.name == "cutover" || p.name == "noproxy" {
+			b.peers = append(b.peers, p)
+		}
+	}
+	w := workloadByName("ka100")
+	nan := math.NaN()
+	res := map[runKey]*outcome{
+		{"ka100", "haproxy"}: {samples: []sample{{rate: 10000, ops: 100000, cpu: 6, rssKiB: 10240, p50: time.Millisecond, p99: 4 * time.Millisecond}}},
+		{"ka100", "cutover"}: {samples: []sample{{rate: 5000, ops: 50000, cpu: 6, rssKiB: 20480, p50: 2 * time.Millisecond, p99: 4 * time.Millisecond}},
+			errs: []string{"cutover exited\n  log line 1\n  panic: boom"}},
+		{"ka100", "noproxy"}: {samples: []sample{{rate: 40000, ops: 400000, cpu: nan, rssKiB: nan, p50: time.Millisecond, p99: time.Millisecond}}},
+	}
+	var sb strings.Builder
+	b.workloadTable(&sb, w, res)
+	got := sb.String()
+	for _, want := range []string{
+		"| HAProxy | 10,000 (1.00) | 1.00 (1.00) | 4.00 (1.00) | 6.00 (1.00) | 10.0 (1.00) | 0 |",
+		"| cutover (1 of 2 runs failed) | 5000 (0.50) | 2.00 (2.00) | 4.00 (1.00) | 12.00 (2.00) | 20.0 (2.00) | 0 |",
+		"| no proxy (one backend) | 40,000 (4.00) | 1.00 (1.00) | 1.00 (0.25) | – | – | 0 |",
+		"- cutover: cutover exited … panic: boom",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("table lacks %q:\n%s", want, got)
+		}
+	}
+}
