@@ -157,13 +157,31 @@ func Merge(snaps ...*Snapshot) Snapshot {
 }
 
 // DropRouteConflicts removes every route that an earlier service in the
-// slice already claims (same host and path) and reports each as a Problem.
+// slice already claims (same host and path), and every tcp.listen port
+// that an earlier service listens on, and reports each as a Problem. The
+// routes of a TCP service claim nothing (it is reached by its port),
+// unless it passes TLS through by server name.
 // A route listed twice by one service is no conflict. The slices' backing
 // arrays are reused; routes are copied before change.
 func DropRouteConflicts(services []Service, problems []Problem) ([]Service, []Problem) {
 	claimed := map[Route]int{} // route → index of the service that has it
+	ports := map[int]int{}     // tcp.listen port → index of the service that has it
 	for i := range services {
 		svc := &services[i]
+		if port := svc.Options.TCP.Listen; port != 0 {
+			if owner, taken := ports[port]; taken {
+				problems = append(problems, Problem{
+					Provider: svc.Provider, Source: "service " + svc.Name, Key: "tcp.listen",
+					Message: fmt.Sprintf("port %d is already the listener of service %s; this service gets none: choose another port", port, services[owner].Name),
+				})
+				svc.Options.TCP.Listen = 0
+			} else {
+				ports[port] = i
+			}
+		}
+		if svc.Options.Protocol == TCP && !svc.Options.TLS.Passthrough {
+			continue // reached by its port: its routes are no HTTP routes
+		}
 		var kept []Route
 		for j, r := range svc.Routes {
 			owner, taken := claimed[r]

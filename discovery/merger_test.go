@@ -387,3 +387,21 @@ func TestMergerRunStops(t *testing.T) {
 		t.Errorf("Run = %v, want context.Canceled", err)
 	}
 }
+
+func TestTCPServicesClaimPortsNotRoutes(t *testing.T) {
+	tcp := func(name string, port int) Service {
+		return Service{Name: name, Provider: "file", Routes: []Route{{Path: "/"}},
+			Options: Options{Protocol: TCP, TCP: TCPOptions{Listen: port}}}
+	}
+	web := Service{Name: "web", Provider: "file", Routes: []Route{{Path: "/"}}}
+	services, problems := DropRouteConflicts([]Service{tcp("db", 5432), tcp("mq", 5672), web, tcp("db2", 5432)}, nil)
+	if len(problems) != 1 || problems[0].Key != "tcp.listen" || !strings.Contains(problems[0].Message, "service db") {
+		t.Fatalf("problems %v, want one: db2's port is db's", problems)
+	}
+	if services[3].Options.TCP.Listen != 0 || services[0].Options.TCP.Listen != 5432 {
+		t.Errorf("ports %d %d, want db's kept and db2's dropped", services[0].Options.TCP.Listen, services[3].Options.TCP.Listen)
+	}
+	if len(services[2].Routes) != 1 {
+		t.Errorf("the HTTP catch-all lost its route to a TCP service")
+	}
+}

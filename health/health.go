@@ -72,6 +72,9 @@ type Config struct {
 	Path string
 	// Host header of the HTTP probe. Empty means the probed address.
 	Host string
+	// HTTPS sends the HTTP probe over TLS (backends with protocol https),
+	// verified against MonitorConfig.RootCAs.
+	HTTPS bool
 	// Interval between probes. Zero means DefaultInterval.
 	Interval time.Duration
 	// Timeout of one probe. Zero means DefaultTimeout.

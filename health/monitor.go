@@ -2,6 +2,8 @@ package health
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"math/rand/v2"
 	"net"
@@ -27,6 +29,9 @@ type MonitorConfig struct {
 	// Now is the clock of Result.At and Result.Duration. Nil means
 	// time.Now.
 	Now func() time.Time
+	// RootCAs verify the certificates of targets probed over HTTPS
+	// (Config.HTTPS). Nil means the system's roots.
+	RootCAs *x509.CertPool
 }
 
 // Monitor runs the active probes: one loop per target, while Run runs.
@@ -90,6 +95,7 @@ func NewMonitor(cfg MonitorConfig) *Monitor {
 		DisableKeepAlives:      true,
 		DisableCompression:     true,
 		MaxResponseHeaderBytes: 64 << 10,
+		TLSClientConfig:        &tls.Config{RootCAs: cfg.RootCAs, MinVersion: tls.VersionTLS12},
 	}
 	return m
 }

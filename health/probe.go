@@ -34,7 +34,11 @@ func (m *Monitor) newProber(addr string, cfg Config) *prober {
 	if !strings.HasPrefix(path, "/") {
 		path = "/" + path
 	}
-	return &prober{m: m, addr: addr, cfg: cfg, url: "http://" + addr + path}
+	scheme := "http://"
+	if cfg.HTTPS {
+		scheme = "https://"
+	}
+	return &prober{m: m, addr: addr, cfg: cfg, url: scheme + addr + path}
 }
 
 // probe runs one probe, bounded by the timeout, and describes its outcome.

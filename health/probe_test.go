@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -151,7 +152,7 @@ func TestProbeHTTPStatus(t *testing.T) {
 	m := NewMonitor(MonitorConfig{})
 	for _, tt := range tests {
 		cfg := Config{Mode: HTTP, Path: "/status?code=" + strconv.Itoa(tt.code), StatusMin: tt.min, StatusMax: tt.max}
-		r := m.newProber(addr(srv), cfg.WithDefaults()).probe(context.Background())
+		r := m.newProber(srv.Listener.Addr().String(), cfg.WithDefaults()).probe(context.Background())
 		if got := errText(r.Err); got != tt.want || r.OK != (tt.want == "") {
 			t.Errorf("status %d in %d-%d: %v %q, want %q", tt.code, tt.min, tt.max, r.OK, got, tt.want)
 		}
@@ -179,11 +180,11 @@ func TestProbeHTTPRequest(t *testing.T) {
 		want seen
 	}{
 		{Config{Mode: HTTP, Host: "api.example.com", Path: "/healthz?deep=1"}, seen{"api.example.com", "cutover-health", "/healthz?deep=1", true}},
-		{Config{Mode: HTTP}, seen{addr(srv), "cutover-health", "/", true}},
-		{Config{Mode: HTTP, Path: "up"}, seen{addr(srv), "cutover-health", "/up", true}},
+		{Config{Mode: HTTP}, seen{srv.Listener.Addr().String(), "cutover-health", "/", true}},
+		{Config{Mode: HTTP, Path: "up"}, seen{srv.Listener.Addr().String(), "cutover-health", "/up", true}},
 	}
 	for _, tt := range tests {
-		r := m.newProber(addr(srv), tt.cfg.WithDefaults()).probe(context.Background())
+		r := m.newProber(srv.Listener.Addr().String(), tt.cfg.WithDefaults()).probe(context.Background())
 		if !r.OK {
 			t.Errorf("%+v: probe failed: %v", tt.cfg, r.Err)
 		}
@@ -198,4 +199,23 @@ type zeros struct{}
 func (zeros) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
+}
+
+// An HTTPS probe verifies the backend's certificate against RootCAs.
+func TestProbeHTTPS(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	cfg := Config{Mode: HTTP, Path: "/healthz", HTTPS: true}.WithDefaults()
+	trusted := NewMonitor(MonitorConfig{RootCAs: srv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs})
+	if r := trusted.newProber(srv.Listener.Addr().String(), cfg).probe(context.Background()); !r.OK {
+		t.Errorf("probe with the server's CA: %v", r.Err)
+	}
+	stranger := NewMonitor(MonitorConfig{})
+	if r := stranger.newProber(srv.Listener.Addr().String(), cfg).probe(context.Background()); r.OK || !strings.Contains(r.Err.Error(), "certificate") {
+		t.Errorf("probe without the server's CA: %+v, want a certificate error", r)
+	}
+	plain := Config{Mode: HTTP, Path: "/healthz"}.WithDefaults()
+	if r := trusted.newProber(srv.Listener.Addr().String(), plain).probe(context.Background()); r.OK {
+		t.Error("a plain HTTP probe of a TLS server passed")
+	}
 }

@@ -61,6 +61,10 @@ type Backend struct {
 	ejectedForStatus atomic.Bool
 	upSince          atomic.Int64 // unix nanos when it last became available, for slow start
 	slowStart        atomic.Int64 // nanoseconds; zero means off
+
+	// drain tells the backend's upgraded connections that it drains: see
+	// drainSignal in tunnels.go.
+	drain drainSignal
 }
 
 type backendError struct {
@@ -189,6 +193,9 @@ func (b *Backend) setBits(mask, bits uint32) uint32 {
 		if b.out.CompareAndSwap(old, next) {
 			if old != 0 && next == 0 {
 				b.upSince.Store(time.Now().UnixNano())
+			}
+			if (old&drainBits == 0) != (next&drainBits == 0) {
+				b.syncDrain()
 			}
 			return old
 		}

@@ -36,9 +36,9 @@ func (p *Proxy) Update(s discovery.Snapshot) {
 		t.services = append(t.services, svc)
 		t.byName[svc.name] = svc
 		if ds.Options.Protocol == discovery.TCP {
-			// TCP listeners are not built yet; HTTP routes to a TCP
-			// backend would only produce garbage.
-			p.log.Warn().Str("service", ds.Name).Msg("protocol tcp is not served yet: the service gets no route")
+			// Served by RunTCP (tcp.listen) and Passthrough (its hosts, by
+			// SNI): HTTP routes to a TCP backend would only produce
+			// garbage.
 			continue
 		}
 		for _, r := range ds.Routes {
@@ -46,7 +46,8 @@ func (p *Proxy) Update(s discovery.Snapshot) {
 		}
 	}
 	t.sortRoutes()
-	p.table.Store(t)
+	old := p.table.Swap(t)
+	p.publishTCP(old, t)
 	for _, b := range p.replaced {
 		b.remove()
 	}
@@ -83,6 +84,7 @@ func (p *Proxy) buildService(ds discovery.Service, used map[string]bool) *Servic
 		headerTimeout:  p.cfg.ResponseHeaderTimeout,
 		idleTimeout:    p.cfg.IdleConnTimeout,
 		maxIdlePerHost: p.cfg.MaxIdleConnsPerHost,
+		rootCAs:        p.cfg.BackendRootCAs,
 	}
 	views := make([]balancer.Backend, 0, len(ds.Endpoints))
 	for _, ep := range ds.Endpoints {

@@ -21,6 +21,12 @@ const StatusClientClosed = 499
 func (p *Proxy) fail(ex *exchange, err error) {
 	code, msg := p.status(ex, err)
 	ex.code = code
+	if code != StatusClientClosed && grpcDeadlinePassed(ex) {
+		ex.code = http.StatusGatewayTimeout // counted as a timeout; the client gets 200 and grpc-status 4
+		grpcDeadlineExceeded(ex.w, false)
+		p.done(ex)
+		return
+	}
 	if code != StatusClientClosed {
 		h := ex.w.Header()
 		h["Content-Type"] = []string{"text/plain; charset=utf-8"}

@@ -213,7 +213,7 @@ func (p *Proxy) attempt(ex *exchange) error {
 	sent := time.Now()
 	res, err := b.rt.RoundTrip(ex.out)
 	if err != nil {
-		if ex.r.Context().Err() == nil && !(b.removed() && errors.Is(err, context.Canceled)) {
+		if ex.r.Context().Err() == nil && !(b.removed() && errors.Is(err, context.Canceled)) && !grpcDeadlinePassed(ex) {
 			b.recordError(err)
 			b.failed(err.Error(), isTimeout(err))
 		}
@@ -290,6 +290,11 @@ func (p *Proxy) relay(ex *exchange, res *http.Response) {
 	ex.bytes = n
 	copyTrailer(h, res.Trailer, announced)
 	if err != nil && !errors.Is(err, errClientWrite) && ex.r.Context().Err() == nil {
+		if grpcDeadlinePassed(ex) {
+			grpcDeadlineExceeded(ex.w, true)
+			p.done(ex)
+			return
+		}
 		ex.backend.recordError(err)
 		p.log.Warn().Err(err).Str("service", ex.svc.name).Str("backend", ex.backend.Name()).
 			Str("request_id", ex.id).Msg("response from backend cut short")

@@ -18,9 +18,9 @@ import (
 // probes pass.
 
 // checkConfig maps a service's health keys to a probe configuration.
-func checkConfig(h discovery.Health) health.Config {
+func checkConfig(h discovery.Health, protocol discovery.Protocol) health.Config {
 	c := health.Config{
-		Path: h.Path, Host: h.Host, Interval: h.Interval, Timeout: h.Timeout,
+		Path: h.Path, Host: h.Host, HTTPS: protocol == discovery.HTTPS, Interval: h.Interval, Timeout: h.Timeout,
 		Rise: h.Rise, Fall: h.Fall, StatusMin: h.StatusMin, StatusMax: h.StatusMax,
 	}
 	switch {
@@ -53,7 +53,7 @@ func probeAddress(addr string, port int) string {
 // turning it off brings it back. Called by Update only.
 func (b *Backend) configureHealth(h discovery.Health) {
 	b.slowStart.Store(int64(h.SlowStart))
-	cfg := checkConfig(h)
+	cfg := checkConfig(h, b.protocol)
 	if cfg == b.checkCfg {
 		return
 	}

@@ -88,6 +88,16 @@ type serviceStats struct {
 	checksFail atomic.Uint64
 	ejections  atomic.Uint64
 
+	upgradedActive atomic.Int64
+	upgradedClosed [len(closeReasons)]atomic.Uint64
+
+	// TCP connections, of tcp.listen and TLS passthrough: see tcp_conn.go.
+	tcpConns    atomic.Uint64
+	tcpActive   atomic.Int64
+	tcpFailures atomic.Uint64
+	tcpIn       atomic.Uint64 // bytes from clients to backends
+	tcpOut      atomic.Uint64 // bytes from backends to clients
+
 	// Failure logs are limited to one a second per service.
 	lastFailLog atomic.Int64 // unix nanos
 	suppressed  atomic.Int64
@@ -126,11 +136,17 @@ type collector struct {
 	inflight *prometheus.Desc
 	checks   *prometheus.Desc
 	ejected  *prometheus.Desc
+
+	upgradedActive *prometheus.Desc
+	upgradedClosed *prometheus.Desc
+
+	tcp tcpDescs
 }
 
 func newCollector(p *Proxy) *collector {
 	return &collector{
-		p: p,
+		p:   p,
+		tcp: newTCPDescs(),
 		requests: prometheus.NewDesc("cutover_requests_total",
 			"Requests answered, by service, status code and method. Requests that match no route have service=\"\".",
 			[]string{"service", "code", "method"}, nil),
@@ -145,6 +161,11 @@ func newCollector(p *Proxy) *collector {
 			"1 when the backend may receive requests, else 0.", []string{"service", "backend"}, nil),
 		inflight: prometheus.NewDesc("cutover_backend_inflight",
 			"Requests the backend is serving now.", []string{"service", "backend"}, nil),
+		upgradedActive: prometheus.NewDesc("cutover_upgraded_active",
+			"Open WebSockets and other upgraded connections.", []string{"service"}, nil),
+		upgradedClosed: prometheus.NewDesc("cutover_upgraded_closed_total",
+			"Upgraded connections closed, by why: drained (the backend drained and the grace ran out), shutdown, client or backend (that side closed first).",
+			[]string{"service", "reason"}, nil),
 	}
 }
 
@@ -155,10 +176,14 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.inflight
 	ch <- c.checks
 	ch <- c.ejected
+	ch <- c.upgradedActive
+	ch <- c.upgradedClosed
+	c.tcp.describe(ch)
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	c.collectRequests(ch, c.p.unrouted)
+	c.tcp.collectListeners(ch, c.p.TCPListeners())
 	for _, svc := range c.p.table.Load().services {
 		c.collectRequests(ch, svc.stats)
 		st := svc.stats
@@ -168,6 +193,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.checks, prometheus.CounterValue, float64(st.checksPass.Load()), svc.name, "pass")
 		ch <- prometheus.MustNewConstMetric(c.checks, prometheus.CounterValue, float64(st.checksFail.Load()), svc.name, "fail")
 		ch <- prometheus.MustNewConstMetric(c.ejected, prometheus.CounterValue, float64(st.ejections.Load()), svc.name)
+		ch <- prometheus.MustNewConstMetric(c.upgradedActive, prometheus.GaugeValue, float64(st.upgradedActive.Load()), svc.name)
+		for i, reason := range closeReasons {
+			ch <- prometheus.MustNewConstMetric(c.upgradedClosed, prometheus.CounterValue, float64(st.upgradedClosed[i].Load()), svc.name, reason)
+		}
+		if svc.servesTCP() {
+			c.tcp.collect(ch, svc)
+		}
 		for _, b := range svc.backends {
 			up := 0.0
 			if b.Available() {

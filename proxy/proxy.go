@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"sync"
@@ -21,6 +22,7 @@ const (
 	DefaultIdleConnTimeout       = 4 * time.Second
 	DefaultMaxIdleConnsPerHost   = 256
 	DefaultAttempts              = 3
+	DefaultDrainGrace            = 25 * time.Second
 	maxAttempts                  = 10
 )
 
@@ -55,10 +57,25 @@ type Config struct {
 	// HTTPSPort is the port of the HTTPS listener, for redirects to it.
 	// Zero means 443 (no port in the redirect).
 	HTTPSPort int
+	// BackendRootCAs verifies the certificates of protocol https
+	// backends. Nil means the system's roots.
+	BackendRootCAs *x509.CertPool
 	// Outlier configures passive outlier detection. The zero value means
 	// health's defaults: 5 consecutive failures eject for 30s, doubling
 	// up to 300s.
 	Outlier health.OutlierConfig
+	// TCPHost is the host that RunTCP's listeners listen on (":PORT" of
+	// tcp.listen=PORT), e.g. "127.0.0.1". Empty means all interfaces.
+	TCPHost string
+	// DrainGrace is how long a connection that outlives its request (a
+	// WebSocket or another upgraded connection, or a TCP connection of
+	// tcp.listen or TLS passthrough) may stay open once its backend drains
+	// (the provider is stopping it, a deploy replaces it, or it left the
+	// configuration). Then the proxy closes it: a WebSocket with a close
+	// frame 1001 (going away) to both ends. Zero means DefaultDrainGrace,
+	// which is below a deploy's default drain timeout (30s) so that a deploy
+	// sees its WebSockets closed cleanly before it stops the container.
+	DrainGrace time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -77,6 +94,9 @@ func (c Config) withDefaults() Config {
 	if c.Attempts == 0 {
 		c.Attempts = DefaultAttempts
 	}
+	if c.DrainGrace == 0 {
+		c.DrainGrace = DefaultDrainGrace
+	}
 	return c
 }
 
@@ -93,6 +113,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("max idle connections per backend %d: want 0 or more", c.MaxIdleConnsPerHost)
 	case c.Attempts < 0 || c.Attempts > maxAttempts:
 		return fmt.Errorf("attempts %d: want 1 to %d", c.Attempts, maxAttempts)
+	case c.DrainGrace < 0:
+		return fmt.Errorf("drain grace %s: want a positive duration", c.DrainGrace)
 	}
 	return c.Outlier.Validate()
 }
@@ -108,6 +130,7 @@ type Proxy struct {
 	ids      *requestIDs
 	monitor  *health.Monitor
 	tunnels  tunnels
+	tcp      tcpState                         // TCP listeners and passthrough routes: see tcp.go
 	holds    atomic.Pointer[map[string]*hold] // copy on write, under mu
 	duration *prometheus.HistogramVec
 
@@ -136,7 +159,7 @@ func New(cfg Config) (*Proxy, error) {
 	}
 	p.unrouted = &serviceStats{}
 	p.ids = newRequestIDs()
-	p.monitor = health.NewMonitor(health.MonitorConfig{})
+	p.monitor = health.NewMonitor(health.MonitorConfig{RootCAs: cfg.BackendRootCAs})
 	p.table.Store(emptyTable())
 	p.holds.Store(&map[string]*hold{})
 	if cfg.Registerer != nil {

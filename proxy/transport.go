@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"net"
 	"net/http"
@@ -19,6 +21,7 @@ type transport struct {
 	headerTimeout  time.Duration
 	idleTimeout    time.Duration
 	maxIdlePerHost int
+	rootCAs        *x509.CertPool // of https backends; nil means the system's
 }
 
 // dialError marks an error that happened before any byte of the request
@@ -60,12 +63,65 @@ func (t transport) roundTripper(life context.Context, addr string) (http.RoundTr
 		WriteBufferSize:        32 << 10,
 		ReadBufferSize:         32 << 10,
 	}
-	if t.protocol == discovery.H2C {
+	switch t.protocol {
+	case discovery.H2C:
 		// Cleartext HTTP/2 with prior knowledge, as gRPC servers expect.
 		tr.Protocols = new(http.Protocols)
 		tr.Protocols.SetUnencryptedHTTP2(true)
+	case discovery.HTTPS:
+		// HTTP/2 when the backend offers it by ALPN, else HTTP/1.1; an
+		// upgrade (WebSocket) always asks for HTTP/1.1.
+		tr.Protocols = new(http.Protocols)
+		tr.Protocols.SetHTTP1(true)
+		tr.Protocols.SetHTTP2(true)
+		tr.TLSClientConfig = t.tlsConfig(addr)
+		tr.TLSHandshakeTimeout = t.dialTimeout
+		return httpsRoundTripper{tr}, tr.CloseIdleConnections
 	}
 	return tr, tr.CloseIdleConnections
+}
+
+// tlsConfig is the TLS configuration towards an https backend at addr.
+// A backend addressed by name gets that name as SNI and must present a
+// certificate for it; one addressed by IP (containers are) must present a
+// certificate with that IP address among its subject alternative names.
+func (t transport) tlsConfig(addr string) *tls.Config {
+	cfg := &tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		RootCAs:            t.rootCAs,
+		ClientSessionCache: tls.NewLRUClientSessionCache(16),
+	}
+	if host, _, err := net.SplitHostPort(addr); err == nil && net.ParseIP(host) == nil {
+		cfg.ServerName = host
+	}
+	return cfg
+}
+
+// httpsRoundTripper sends the proxy's outbound requests (scheme http)
+// over TLS.
+type httpsRoundTripper struct{ tr *http.Transport }
+
+func (h httpsRoundTripper) RoundTrip(r *http.Request) (*http.Response, error) {
+	out := *r
+	u := *r.URL
+	u.Scheme = "https"
+	out.URL = &u
+	res, err := h.tr.RoundTrip(&out)
+	if err != nil && isHandshakeError(err) {
+		// Nothing of the request was sent: like a failed dial, it may
+		// go to another backend.
+		return nil, &dialError{err}
+	}
+	return res, err
+}
+
+// isHandshakeError reports whether err is a failed TLS handshake with a
+// backend: its certificate was refused, or it does not speak TLS.
+func isHandshakeError(err error) bool {
+	var cv *tls.CertificateVerificationError
+	var rh tls.RecordHeaderError
+	return errors.As(err, &cv) ||
+		errors.As(err, &rh) && rh.Msg == "first record does not look like a TLS handshake"
 }
 
 // isDialError reports whether err happened before the request was sent.

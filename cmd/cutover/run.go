@@ -42,6 +42,7 @@ type runConfig struct {
 	compat            string
 	adminToken        string
 	webhookTokens     webhookTokens
+	tls               tlsFlags
 }
 
 func runSetup() (*flagSet, runFunc) {
@@ -61,6 +62,8 @@ func runSetup() (*flagSet, runFunc) {
 	fs.DurationVar(&c.proxy.IdleConnTimeout, "backend-idle-timeout", proxy.DefaultIdleConnTimeout, "how long an idle backend connection is kept; keep it below the backends' keep-alive timeout")
 	fs.IntVar(&c.proxy.MaxIdleConnsPerHost, "backend-max-idle", proxy.DefaultMaxIdleConnsPerHost, "idle connections kept per backend")
 	fs.IntVar(&c.proxy.Attempts, "attempts", proxy.DefaultAttempts, "most backends one request is tried on (1 turns retries off)")
+	fs.DurationVar(&c.proxy.DrainGrace, "drain-timeout", proxy.DefaultDrainGrace, "how long WebSockets, other upgraded connections and TCP connections to a draining backend may stay open before they are closed (WebSockets with a close frame)")
+	fs.StringVar(&c.proxy.TCPHost, "tcp-host", "", "`host` the tcp.listen listeners listen on; empty means all interfaces")
 	fs.IntVar(&c.proxy.Outlier.Consecutive, "outlier-failures", health.DefaultConsecutive, "consecutive connection failures or 5xx answers that eject a backend")
 	fs.DurationVar(&c.proxy.Outlier.BaseEjection, "outlier-ejection", health.DefaultBaseEjection, "how long a first ejection lasts; each repeat doubles it")
 	fs.DurationVar(&c.proxy.Outlier.MaxEjection, "outlier-max-ejection", health.DefaultMaxEjection, "the longest ejection")
@@ -70,6 +73,7 @@ func runSetup() (*flagSet, runFunc) {
 	fs.BoolVar(&c.dockerConfig.ExposeByDefault, "expose-by-default", false, "route every container that does not say cutover.enable=false, not only those with cutover.enable=true")
 	fs.StringVar(&c.compat, "compat", "", "also read another proxy's configuration from containers: nginx-proxy (VIRTUAL_HOST, VIRTUAL_PORT, VIRTUAL_PATH)")
 	fs.DurationVar(&c.dockerConfig.Resync, "resync", docker.DefaultResync, "period of full Docker resyncs, the safety net for missed events")
+	c.tls.register(fs)
 	return fs, func(ctx context.Context, _, stderr io.Writer) error { return c.run(ctx, stderr) }
 }
 
@@ -83,6 +87,11 @@ func (c *runConfig) run(ctx context.Context, stderr io.Writer) error {
 	c.proxy.Logger = log
 	c.proxy.AccessLog = c.accessLog
 	c.proxy.Registerer = reg
+	https, err := c.tls.setup(log, reg, &c.proxy)
+	if err != nil {
+		return err
+	}
+	defer https.close()
 	px, err := proxy.New(c.proxy)
 	if err != nil {
 		return err
@@ -114,7 +123,7 @@ func (c *runConfig) run(ctx context.Context, stderr io.Writer) error {
 	}
 	pr := &process{
 		cfg: c, log: log, px: px, merger: merger, providers: providers, httpLn: httpLn, adminLn: adminLn,
-		problems: newProblemLog(log, reg),
+		problems: newProblemLog(log, reg), https: https,
 	}
 	var deploys admin.Deploys
 	if d := dockerProvider(providers); d != nil {
@@ -124,17 +133,19 @@ func (c *runConfig) run(ctx context.Context, stderr io.Writer) error {
 		deploys = deploysAdapter{pr.deployer}
 	}
 	pr.srv = &http.Server{
-		Handler:           px,
+		Handler:           https.httpHandler(px),
 		ReadHeaderTimeout: c.readHeaderTimeout,
 		IdleTimeout:       c.clientIdleTimeout,
 		MaxHeaderBytes:    1 << 20,
 		ErrorLog:          serverErrorLog(log),
 	}
+	c.tls.configureHTTP(pr.srv)
+	https.build(px, pr.srv)
 	pr.adminSrv = &http.Server{
 		Handler: admin.New(admin.Config{
 			Gatherer: reg,
 			Ready:    pr.ready,
-			Status:   func() admin.Status { return status(px.Table(), reports) },
+			Status:   func() admin.Status { return https.status(tcpStatus(px, status(px.Table(), reports))) },
 			Logger:   log,
 
 			Deploys:       deploys,
@@ -144,7 +155,7 @@ func (c *runConfig) run(ctx context.Context, stderr io.Writer) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          serverErrorLog(log),
 	}
-	log.Info().Str("http", httpLn.Addr().String()).Str("admin", addrOf(adminLn)).Str("version", version).Msg("cutover started")
+	log.Info().Str("http", httpLn.Addr().String()).Str("https", https.addr()).Str("admin", addrOf(adminLn)).Str("version", version).Msg("cutover started")
 	return pr.serve(ctx)
 }
 
@@ -162,6 +173,7 @@ type process struct {
 	adminLn   net.Listener
 	stopping  atomic.Bool
 	deployer  *deploy.Deployer // nil without Docker
+	https     *httpsServer     // nil when HTTPS is off
 }
 
 // ready is /readyz: every provider delivered and the process is not
@@ -172,6 +184,7 @@ func (pr *process) ready() bool {
 
 func (pr *process) apply(s discovery.Snapshot) {
 	pr.px.Update(s)
+	pr.https.acmeHosts(s)
 	pr.problems.observe(s.Problems)
 }
 
@@ -182,9 +195,10 @@ func (pr *process) serve(ctx context.Context) error {
 	bg, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var wg sync.WaitGroup
-	errc := make(chan error, len(pr.providers)+3)
+	errc := make(chan error, len(pr.providers)+4)
 	wg.Go(func() { _ = pr.merger.Run(bg, pr.apply) })
 	wg.Go(func() { _ = pr.px.Run(bg) })
+	wg.Go(func() { _ = pr.px.RunTCP(bg) })
 	if pr.deployer != nil {
 		wg.Go(func() { _ = pr.deployer.Run(bg) })
 	}
@@ -200,6 +214,7 @@ func (pr *process) serve(ctx context.Context) error {
 			errc <- fmt.Errorf("http server: %w", err)
 		}
 	})
+	pr.https.start(bg, &wg, errc)
 	if pr.adminLn != nil {
 		wg.Go(func() {
 			if err := pr.adminSrv.Serve(pr.adminLn); !errors.Is(err, http.ErrServerClosed) {
@@ -222,10 +237,12 @@ func (pr *process) serve(ctx context.Context) error {
 			pr.log.Warn().Msg("shutdown timeout reached with deploys running: they are cut short")
 		}
 	}
+	waitHTTPS := pr.https.shutdown(sctx, pr.log)
 	if err := pr.srv.Shutdown(sctx); err != nil {
 		pr.log.Warn().Err(err).Msg("shutdown timeout reached: closing the remaining connections")
 		_ = pr.srv.Close()
 	}
+	waitHTTPS()
 	if err := pr.px.Shutdown(sctx); err != nil {
 		pr.log.Warn().Err(err).Msg("shutdown timeout reached: closing the remaining WebSockets and other upgraded connections")
 	}

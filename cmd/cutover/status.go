@@ -38,6 +38,18 @@ func status(t *proxy.Table, r *reports) admin.Status {
 	return st
 }
 
+// tcpStatus adds the TCP listeners that could not be opened to the
+// problems.
+func tcpStatus(px *proxy.Proxy, st admin.Status) admin.Status {
+	for _, l := range px.TCPListeners() {
+		if l.Err != nil {
+			st.Problems = append(st.Problems, admin.Problem{Provider: "tcp", Source: "service " + l.Service,
+				Key: "tcp.listen", Message: l.Err.Error()})
+		}
+	}
+	return st
+}
+
 func backendStatus(b *proxy.Backend) admin.Backend {
 	out := admin.Backend{
 		Name:      b.Name(),

@@ -1,0 +1,235 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/cutoverproxy/cutover/balancer"
+)
+
+// tcpChunk is the most one splice moves before the byte counters are
+// updated: a long transfer shows in cutover_tcp_bytes_total as it goes,
+// not only when its connection ends.
+const tcpChunk = 256 << 10
+
+// serveTCP forwards a client connection to a backend of svc. hello holds
+// bytes already read from the client (a TLS ClientHello), sent to the
+// backend first. The connection lasts until both sides have closed, the
+// backend has drained for Config.DrainGrace, Shutdown's time is up, or
+// kill is closed. serveTCP closes client.
+//
+// The per-connection path takes one lock, Shutdown's registration of the
+// connection (as for upgraded HTTP connections), and otherwise only reads
+// the current table and atomics.
+func (p *Proxy) serveTCP(ctx context.Context, client net.Conn, svc *Service, hello []byte, kill <-chan struct{}) {
+	defer client.Close()
+	st := svc.stats
+	st.tcpConns.Add(1)
+	expired, ok := p.tunnels.add()
+	if !ok {
+		return // Shutdown began
+	}
+	defer p.tunnels.done()
+	st.tcpActive.Add(1)
+	defer st.tcpActive.Add(-1)
+	b, back, err := p.connectTCP(ctx, svc, client, hello)
+	if err != nil {
+		st.tcpFailures.Add(1)
+		if ctx.Err() == nil {
+			p.logTCPFailure(svc, client, err)
+		}
+		return
+	}
+	defer b.inflight.Add(-1)
+	defer back.Close()
+	st.tcpIn.Add(uint64(len(hello)))
+	if why := relayTCP(client, back, b, st, p.cfg.DrainGrace, expired, kill); why != "" {
+		p.log.Debug().Str("service", svc.name).Str("backend", b.Name()).Str("client", client.RemoteAddr().String()).
+			Str("reason", why).Msg("closed tcp connection")
+	}
+}
+
+// connectTCP connects to a backend that the service's balancer picks,
+// with the client's address as the request's for hash:source, and sends
+// it the PROXY protocol header, if any, and hello. A backend that cannot
+// be connected to is not tried again: the next attempt goes to another
+// one, up to Config.Attempts. The backend counts the connection in flight
+// until the caller's b.inflight.Add(-1).
+func (p *Proxy) connectTCP(ctx context.Context, svc *Service, client net.Conn, hello []byte) (*Backend, net.Conn, error) {
+	r, err := http.NewRequestWithContext(ctx, http.MethodGet, "/", nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	r.RemoteAddr = client.RemoteAddr().String()
+	ex := exchange{start: time.Now(), r: r, svc: svc}
+	preface := proxyHeader(svc.config.Options.TCP.ProxyProtocol, client.RemoteAddr(), client.LocalAddr())
+	preface = append(preface, hello...)
+	var tried balancer.Tried
+	err = errNoBackend
+	for attempt := 0; attempt < p.cfg.Attempts; attempt++ {
+		i := p.pick(&ex, tried)
+		if i < 0 && attempt == 0 && p.waitHeld(&ex) {
+			i = p.pick(&ex, 0)
+		}
+		if i < 0 {
+			break
+		}
+		tried = tried.Add(i)
+		if attempt > 0 {
+			ex.svc.stats.retries[retryConnect].Add(1)
+		}
+		b := ex.svc.backends[i]
+		back, derr := p.dialTCP(ctx, b, preface)
+		if derr == nil {
+			return b, back, nil
+		}
+		err = derr
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, nil, err
+}
+
+// dialTCP connects to b and writes preface. For passive outlier detection
+// a failure counts against the backend and a connection for it.
+func (p *Proxy) dialTCP(ctx context.Context, b *Backend, preface []byte) (net.Conn, error) {
+	b.inflight.Add(1)
+	b.requests.Add(1)
+	d := net.Dialer{Timeout: p.cfg.DialTimeout}
+	c, err := d.DialContext(ctx, "tcp", b.addr)
+	if err == nil && len(preface) > 0 {
+		_ = c.SetWriteDeadline(time.Now().Add(p.cfg.DialTimeout))
+		if _, err = c.Write(preface); err == nil {
+			err = c.SetWriteDeadline(time.Time{})
+		}
+		if err != nil {
+			_ = c.Close()
+		}
+	}
+	if err != nil {
+		b.inflight.Add(-1)
+		err = &dialError{err}
+		if ctx.Err() == nil {
+			b.recordError(err)
+			b.failed(err.Error(), isTimeout(err))
+		}
+		return nil, err
+	}
+	b.succeeded()
+	return c, nil
+}
+
+// relayTCP copies bytes both ways: "in" from the client to the backend,
+// "out" back. When a side ends its sending cleanly, the other side's
+// sending half is closed (CloseWrite) and the other direction goes on; an
+// error in either direction closes both connections. It returns when both
+// directions have ended, with why the proxy closed the connection, or ""
+// when a side did.
+func relayTCP(client, back net.Conn, b *Backend, st *serviceStats, grace time.Duration, expired, kill <-chan struct{}) string {
+	up, down := make(chan error, 1), make(chan error, 1)
+	go func() { up <- copyCounted(back, client, &st.tcpIn) }()
+	go func() { down <- copyCounted(client, back, &st.tcpOut) }()
+	closeBoth := func() {
+		_ = client.Close()
+		_ = back.Close()
+	}
+	drained := b.drainNotify()
+	var timer *time.Timer
+	var graceOver <-chan time.Time
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	why := ""
+	for up != nil || down != nil {
+		select {
+		case err := <-up:
+			up = nil
+			if err != nil {
+				closeBoth()
+			} else {
+				closeWrite(back)
+			}
+		case err := <-down:
+			down = nil
+			if err != nil {
+				closeBoth()
+			} else {
+				closeWrite(client)
+			}
+		case <-expired:
+			expired, why = nil, "shutdown"
+			closeBoth()
+		case <-kill:
+			kill, why = nil, "shutdown"
+			closeBoth()
+		case <-drained:
+			timer = time.NewTimer(grace)
+			drained, graceOver = nil, timer.C
+		case <-graceOver:
+			graceOver = nil
+			if !b.draining() {
+				// Back in service (unpaused): wait for the next drain.
+				drained = b.drainNotify()
+				continue
+			}
+			why = "drained"
+			closeBoth()
+		}
+	}
+	return why
+}
+
+// copyCounted copies src to dst until src ends, adding the bytes copied
+// to n as it goes. Between two *net.TCPConn, io.CopyN ends in
+// TCPConn.ReadFrom with an io.LimitedReader over a TCPConn, which Linux
+// serves with splice: the bytes do not pass through user space.
+func copyCounted(dst, src net.Conn, n *atomic.Uint64) error {
+	for {
+		w, err := io.CopyN(dst, src, tcpChunk)
+		n.Add(uint64(w))
+		switch {
+		case errors.Is(err, io.EOF):
+			return nil
+		case err != nil:
+			return err
+		}
+	}
+}
+
+// closeWrite closes the sending half of c, or c when it has no halves.
+func closeWrite(c net.Conn) {
+	if hc, ok := c.(interface{ CloseWrite() error }); ok {
+		_ = hc.CloseWrite()
+		return
+	}
+	_ = c.Close()
+}
+
+// logTCPFailure logs a connection that reached no backend, at most once a
+// second per service; the line says how many were left out.
+func (p *Proxy) logTCPFailure(svc *Service, client net.Conn, err error) {
+	st := svc.stats
+	now := time.Now().UnixNano()
+	last := st.lastFailLog.Load()
+	if now-last < int64(time.Second) || !st.lastFailLog.CompareAndSwap(last, now) {
+		st.suppressed.Add(1)
+		return
+	}
+	e := p.log.Warn().Str("service", svc.name).Str("client", client.RemoteAddr().String())
+	if n := st.suppressed.Swap(0); n > 0 {
+		e = e.Int64("similar_not_logged", n)
+	}
+	if errors.Is(err, errNoBackend) {
+		e.Msg("tcp connection closed: the service has no available backend")
+		return
+	}
+	e.Err(err).Msg("tcp connection closed: no backend could be reached")
+}

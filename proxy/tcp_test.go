@@ -1,0 +1,414 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cutoverproxy/cutover/discovery"
+)
+
+// waitMetric waits until the series has the value want.
+func (h *harness) waitMetric(want float64, name string, labels ...string) {
+	h.t.Helper()
+	deadline := time.Now().Add(testTimeout)
+	for {
+		got := h.metric(name, labels...)
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("%s%v = %v, want %v", name, labels, got, want)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func TestTCPBalancesConnections(t *testing.T) {
+	a, b, c := newEchoServer(t, "a"), newEchoServer(t, "b"), newEchoServer(t, "c")
+	h := newHarness(t, Config{TCPHost: "127.0.0.1"})
+	port := freePort(t)
+	h.p.Update(snapshot(tcpService("echo", port, a.endpoint(), b.endpoint(), c.endpoint())))
+	h.runTCP()
+	h.waitListening("echo")
+
+	const conns, msg = 30, "hello, backend"
+	counts := map[string]int{}
+	for range conns {
+		tc := dialEcho(t, port)
+		if err := tc.roundTrip(msg); err != nil {
+			t.Fatal(err)
+		}
+		counts[tc.backend]++
+		tc.c.Close()
+	}
+	for _, name := range []string{"a", "b", "c"} {
+		if counts[name] != conns/3 {
+			t.Errorf("round robin: %v, want %d connections each", counts, conns/3)
+			break
+		}
+	}
+
+	// Once every connection has ended, the counters are exact.
+	h.waitMetric(0, "cutover_tcp_active_connections", "service", "echo")
+	for _, m := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"cutover_tcp_connections_total", []string{"service", "echo"}, conns},
+		{"cutover_tcp_bytes_total", []string{"service", "echo", "direction", "in"}, float64(conns * len(msg))},
+		{"cutover_tcp_bytes_total", []string{"service", "echo", "direction", "out"}, float64(conns * (len(msg) + len("a\n")))},
+		{"cutover_tcp_connect_failures_total", []string{"service", "echo"}, 0},
+		{"cutover_tcp_listener_up", []string{"service", "echo"}, 1},
+	} {
+		if got := h.metric(m.name, m.labels...); got != m.want {
+			t.Errorf("%s%v = %v, want %v", m.name, m.labels, got, m.want)
+		}
+	}
+	for _, be := range h.p.Table().Service("echo").Backends() {
+		if be.InFlight() != 0 || be.Requests() != conns/3 {
+			t.Errorf("backend %s: %d in flight, %d connections; want 0 and %d", be.Name(), be.InFlight(), be.Requests(), conns/3)
+		}
+	}
+	h.noWarnings()
+}
+
+func TestTCPInFlightWhileOpen(t *testing.T) {
+	a := newEchoServer(t, "a")
+	h := newHarness(t, Config{TCPHost: "127.0.0.1"})
+	port := freePort(t)
+	h.p.Update(snapshot(tcpService("echo", port, a.endpoint())))
+	h.runTCP()
+	h.waitListening("echo")
+	tc := dialEcho(t, port)
+	if got := h.p.Backend("echo", "a").InFlight(); got != 1 {
+		t.Errorf("in flight with one open connection: %d, want 1", got)
+	}
+	h.waitMetric(1, "cutover_tcp_active_connections", "service", "echo")
+	tc.c.Close()
+	h.waitMetric(0, "cutover_tcp_active_connections", "service", "echo")
+	if got := h.p.Backend("echo", "a").InFlight(); got != 0 {
+		t.Errorf("in flight after close: %d, want 0", got)
+	}
+}
+
+func TestTCPHalfClose(t *testing.T) {
+	a := newEchoServer(t, "a")
+	h := newHarness(t, Config{TCPHost: "127.0.0.1"})
+	port := freePort(t)
+	h.p.Update(snapshot(tcpService("echo", port, a.endpoint())))
+	h.runTCP()
+	h.waitListening("echo")
+	tc := dialEcho(t, port)
+	// The client sends, then closes its sending half: the echo server
+	// sees EOF only through the proxy's CloseWrite, and its answer still
+	// comes back.
+	if _, err := io.WriteString(tc.c, "last words"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tc.c.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	rest, err := io.ReadAll(tc.r)
+	if err != nil || string(rest) != "last words" {
+		t.Fatalf("after half-close: %q, %v; want the echo and EOF", rest, err)
+	}
+}
+
+func TestTCPFailoverToAnotherBackend(t *testing.T) {
+	ok := newEchoServer(t, "ok")
+	h := newHarness(t, Config{TCPHost: "127.0.0.1"})
+	port := freePort(t)
+	refused1, refused2 := addrEndpoint("refused1", refusedAddr(t)), addrEndpoint("refused2", refusedAddr(t))
+	h.p.Update(snapshot(tcpService("echo", port, refused1, ok.endpoint(), refused2)))
+	h.runTCP()
+	h.waitListening("echo")
+	for i := range 9 {
+		tc := dialEcho(t, port)
+		if tc.backend != "ok" {
+			t.Fatalf("connection %d went to %q", i, tc.backend)
+		}
+		if err := tc.roundTrip("ping"); err != nil {
+			t.Fatal(err)
+		}
+		tc.c.Close()
+	}
+	if h.metric("cutover_tcp_connect_failures_total", "service", "echo") != 0 {
+		t.Error("a connection failed")
+	}
+	if h.retries("echo") == 0 {
+		t.Error("no retry counted")
+	}
+	for _, id := range []string{"refused1", "refused2"} {
+		if b := h.p.Backend("echo", id); b.Failures() == 0 {
+			t.Errorf("backend %s: no failure recorded for passive outlier detection", id)
+		}
+	}
+}
+
+func TestTCPNeverTriesABackendTwice(t *testing.T) {
+	h := newHarness(t, Config{TCPHost: "127.0.0.1", Attempts: 5})
+	port := freePort(t)
+	var eps []discovery.Endpoint
+	for i := range 3 {
+		eps = append(eps, addrEndpoint("r"+strconv.Itoa(i), refusedAddr(t)))
+	}
+	h.p.Update(snapshot(tcpService("echo", port, eps...)))
+	h.runTCP()
+	h.waitListening("echo")
+	c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(testTimeout))
+	if n, err := c.Read(make([]byte, 1)); n != 0 || err == nil {
+		t.Fatalf("read: %d, %v; want the connection closed", n, err)
+	}
+	h.waitMetric(1, "cutover_tcp_connect_failures_total", "service", "echo")
+	for _, ep := range eps {
+		if n := h.p.Backend("echo", ep.ID).Requests(); n != 1 {
+			t.Errorf("backend %s tried %d times, want 1", ep.ID, n)
+		}
+	}
+	if !strings.Contains(h.logs.String(), "tcp connection closed: no backend could be reached") {
+		t.Errorf("no log line for the failed connection:\n%s", h.logs)
+	}
+}
+
+func TestTCPHashSourceKeepsClientOnOneBackend(t *testing.T) {
+	a, b, c := newEchoServer(t, "a"), newEchoServer(t, "b"), newEchoServer(t, "c")
+	h := newHarness(t, Config{TCPHost: "127.0.0.1"})
+	port := freePort(t)
+	svc := tcpService("echo", port, a.endpoint(), b.endpoint(), c.endpoint())
+	svc.Options.Balance = discovery.Balance{Policy: discovery.HashSource}
+	h.p.Update(snapshot(svc))
+	h.runTCP()
+	h.waitListening("echo")
+	seen := map[string]bool{}
+	for range 12 {
+		tc := dialEcho(t, port)
+		seen[tc.backend] = true
+		tc.c.Close()
+	}
+	if len(seen) != 1 {
+		t.Errorf("one client address reached %v, want one backend", seen)
+	}
+}
+
+func TestTCPDrainGraceThenClose(t *testing.T) {
+	a, b := newEchoServer(t, "a"), newEchoServer(t, "b")
+	const grace = 300 * time.Millisecond
+	h := newHarness(t, Config{TCPHost: "127.0.0.1", DrainGrace: grace})
+	port := freePort(t)
+	h.p.Update(snapshot(tcpService("echo", port, a.endpoint(), b.endpoint())))
+	h.runTCP()
+	h.waitListening("echo")
+	conns := map[string]*tcpClient{}
+	for len(conns) < 2 {
+		tc := dialEcho(t, port)
+		conns[tc.backend] = tc
+	}
+
+	drainA := a.endpoint()
+	drainA.State = discovery.Draining
+	h.p.Update(snapshot(tcpService("echo", port, drainA, b.endpoint())))
+	drained := time.Now()
+	// New connections go to b; a's connection still works for a while.
+	for range 4 {
+		if tc := dialEcho(t, port); tc.backend != "b" {
+			t.Errorf("new connection went to draining backend %s", tc.backend)
+		}
+	}
+	if err := conns["a"].roundTrip("still here"); err != nil {
+		t.Fatalf("draining backend's connection cut before the grace: %v", err)
+	}
+	// Then it is closed.
+	n, err := conns["a"].r.Read(make([]byte, 1))
+	if n != 0 || err == nil {
+		t.Fatalf("read on drained connection: %d, %v; want it closed", n, err)
+	}
+	if since := time.Since(drained); since < grace {
+		t.Errorf("closed after %s, before the %s grace", since, grace)
+	}
+	if err := conns["b"].roundTrip("unaffected"); err != nil {
+		t.Errorf("connection to b: %v", err)
+	}
+	if !eventuallyTrue(func() bool { return h.p.Backend("echo", "a").InFlight() == 0 }) {
+		t.Error("drained backend still counts its connection in flight")
+	}
+}
+
+func TestTCPDeployDrainClosesAfterGrace(t *testing.T) {
+	a := newEchoServer(t, "a")
+	h := newHarness(t, Config{TCPHost: "127.0.0.1", DrainGrace: 50 * time.Millisecond})
+	port := freePort(t)
+	ep := discovery.Endpoint{ID: "c0ffee:5432", Name: "db-1", Address: a.addr(), Weight: 1}
+	h.p.Update(snapshot(tcpService("db", port, ep)))
+	h.runTCP()
+	h.waitListening("db")
+	tc := dialEcho(t, port)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	// Drain waits for in-flight work: the TCP connection, closed after
+	// the grace.
+	if left := h.p.Drain(ctx, "db", "c0ffee"); left != 0 {
+		t.Fatalf("drain: %d left", left)
+	}
+	if _, err := tc.r.Read(make([]byte, 1)); err == nil {
+		t.Fatal("connection open after the deploy drained its backend")
+	}
+}
+
+func eventuallyTrue(f func() bool) bool {
+	deadline := time.Now().Add(testTimeout)
+	for !f() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return true
+}
+
+func TestTCPListenerOfRemovedServiceClosed(t *testing.T) {
+	a := newEchoServer(t, "a")
+	h := newHarness(t, Config{TCPHost: "127.0.0.1"})
+	port, other := freePort(t), freePort(t)
+	h.p.Update(snapshot(tcpService("gone", port, a.endpoint()), tcpService("stays", other, a.endpoint())))
+	h.runTCP()
+	h.waitListening("gone")
+	h.waitListening("stays")
+	tc := dialEcho(t, port)
+
+	h.p.Update(snapshot(tcpService("stays", other, a.endpoint())))
+	h.waitListeners(func(ls []TCPListener) bool { return len(ls) == 1 && ls[0].Service == "stays" })
+	_, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("dial removed service's port: %v, want connection refused", err)
+	}
+	// The established connection goes on (its backend drains for 30s).
+	if err := tc.roundTrip("after removal"); err != nil {
+		t.Errorf("established connection after its service left: %v", err)
+	}
+	dialEcho(t, other).c.Close()
+	if got := h.metric("cutover_tcp_listener_up", "service", "gone"); got != -1 {
+		t.Errorf("listener series of the removed service: %v, want none", got)
+	}
+}
+
+func TestTCPPortInUseIsReported(t *testing.T) {
+	a := newEchoServer(t, "a")
+	blocker, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer blocker.Close()
+	busy := blocker.Addr().(*net.TCPAddr).Port
+	free := freePort(t)
+	h := newHarness(t, Config{TCPHost: "127.0.0.1"})
+	snap := snapshot(tcpService("blocked", busy, a.endpoint()), tcpService("fine", free, a.endpoint()),
+		tcpService("late", free, a.endpoint()))
+	h.p.Update(snap)
+	h.runTCP()
+	ls := h.waitListeners(func(ls []TCPListener) bool { return len(ls) == 3 })
+	for _, l := range ls {
+		switch l.Service {
+		case "blocked":
+			if l.Err == nil || !strings.Contains(l.Err.Error(), "address already in use") {
+				t.Errorf("blocked: %v, want address already in use", l.Err)
+			}
+		case "late":
+			if l.Err == nil || !strings.Contains(l.Err.Error(), "taken by service fine") {
+				t.Errorf("late: %v, want taken by service fine", l.Err)
+			}
+		case "fine":
+			if l.Err != nil {
+				t.Errorf("fine: %v", l.Err)
+			}
+		}
+	}
+	dialEcho(t, free).c.Close() // the other service is served
+	if got := h.metric("cutover_tcp_listener_up", "service", "blocked"); got != 0 {
+		t.Errorf("listener up of the blocked service: %v, want 0", got)
+	}
+	logs := h.logs.String()
+	if strings.Count(logs, "tcp listener cannot be opened") != 1 || !strings.Contains(logs, `"service":"blocked"`) {
+		t.Errorf("want one error line for the blocked port:\n%s", logs)
+	}
+
+	// Once the port is free, the next look at the table opens it.
+	blocker.Close()
+	h.p.Update(snap)
+	h.waitListening("blocked")
+	dialEcho(t, busy).c.Close()
+}
+
+func TestTCPShutdownClosesListenersAndConnections(t *testing.T) {
+	a := newEchoServer(t, "a")
+	h := newHarness(t, Config{TCPHost: "127.0.0.1"})
+	port := freePort(t)
+	h.p.Update(snapshot(tcpService("echo", port, a.endpoint())))
+	h.runTCP()
+	h.waitListening("echo")
+	tc := dialEcho(t, port)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := h.p.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Shutdown with an open TCP connection: %v, want deadline exceeded", err)
+	}
+	if _, err := tc.r.Read(make([]byte, 1)); err == nil {
+		t.Error("TCP connection open after Shutdown's time was up")
+	}
+	h.waitListeners(func(ls []TCPListener) bool { return len(ls) == 0 })
+	if _, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port)); err == nil {
+		t.Error("listener open after Shutdown began")
+	}
+}
+
+func TestRunTCPStopsWithItsContext(t *testing.T) {
+	a := newEchoServer(t, "a")
+	h := newHarness(t, Config{TCPHost: "127.0.0.1"})
+	port := freePort(t)
+	h.p.Update(snapshot(tcpService("echo", port, a.endpoint())))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.p.RunTCP(ctx) }()
+	h.waitListening("echo")
+	if err := h.p.RunTCP(ctx); err == nil {
+		t.Error("a second RunTCP ran")
+	}
+	tc := dialEcho(t, port)
+	start := time.Now()
+	cancel()
+	if err := recv(t, done); err != nil {
+		t.Errorf("RunTCP: %v", err)
+	}
+	if d := time.Since(start); d < tcpStopGrace {
+		t.Errorf("RunTCP returned after %s, before the connections' %s", d, tcpStopGrace)
+	}
+	if _, err := tc.r.Read(make([]byte, 1)); err == nil {
+		t.Error("connection open after RunTCP returned")
+	}
+}
+
+func TestTCPServiceWithoutListenIsWarnedOnce(t *testing.T) {
+	h := newHarness(t, Config{})
+	svc := tcpService("db", 0, addrEndpoint("x", "127.0.0.1:1"))
+	h.p.Update(snapshot(svc))
+	h.p.Update(snapshot(svc))
+	if n := strings.Count(h.logs.String(), "protocol tcp without tcp.listen"); n != 1 {
+		t.Errorf("%d warnings, want 1:\n%s", n, h.logs)
+	}
+	// A TCP service has no HTTP route.
+	if res, _ := h.get("/"); res.StatusCode != 404 {
+		t.Errorf("HTTP request to a TCP service's route: %d, want 404", res.StatusCode)
+	}
+}
