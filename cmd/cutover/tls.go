@@ -49,23 +49,20 @@ func (f *tlsFlags) register(fs *flagSet) {
 
 // certSources are where the certificates of the HTTPS listener come from,
 // tried in order at each handshake: the first certificate returned wins.
-// A source returns nil, nil when it has none for the hello; an error
-// passes the hello on to the next source.
+// A source returns nil, nil when it has none for the hello, and an error
+// when no other source may answer it (ACME's TLS-ALPN-01 hello with no
+// challenge pending): the error ends the handshake.
 type certSources []func(*tls.ClientHelloInfo) (*tls.Certificate, error)
 
 func (cs certSources) certificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-	var first error
 	for _, src := range cs {
 		c, err := src(hello)
+		if err != nil {
+			return nil, err
+		}
 		if c != nil {
 			return c, nil
 		}
-		if first == nil {
-			first = err
-		}
-	}
-	if first != nil {
-		return nil, first
 	}
 	return nil, fmt.Errorf("no certificate for server name %q", hello.ServerName)
 }
@@ -113,6 +110,17 @@ func (f *tlsFlags) setup(log zerolog.Logger, reg prometheus.Registerer, pc *prox
 		return nil, nil
 	}
 	h := &httpsServer{}
+	if f.dataDir != "" {
+		// First: the CA's TLS-ALPN-01 hellos must get the challenge
+		// certificate, and a name's ACME certificate wins over the
+		// directory's.
+		m, err := f.acmeManager(log)
+		if err != nil {
+			return nil, err
+		}
+		h.acme = m
+		h.sources = append(h.sources, m.GetCertificate)
+	}
 	if f.certDir != "" {
 		store, err := certs.New(certs.Config{
 			Dir: f.certDir, DefaultName: f.defaultCert, Registerer: reg,
@@ -126,14 +134,6 @@ func (f *tlsFlags) setup(log zerolog.Logger, reg prometheus.Registerer, pc *prox
 		}
 		h.store = store
 		h.sources = append(h.sources, store.Match)
-	}
-	if f.dataDir != "" {
-		m, err := f.acmeManager(log)
-		if err != nil {
-			return nil, err
-		}
-		h.acme = m
-		h.sources = append(h.sources, m.GetCertificate)
 	}
 	if h.store != nil {
 		// Last: the directory's default certificate, for the names that

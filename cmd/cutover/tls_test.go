@@ -17,7 +17,7 @@ import (
 func TestCertSourcesFirstCertificateWins(t *testing.T) {
 	a, b := &tls.Certificate{}, &tls.Certificate{}
 	none := func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return nil, nil }
-	failing := func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return nil, errors.New("acme: rate limited") }
+	failing := func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return nil, errors.New("acme: no tls-alpn-01 challenge pending") }
 	give := func(c *tls.Certificate) func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 		return func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return c, nil }
 	}
@@ -29,8 +29,8 @@ func TestCertSourcesFirstCertificateWins(t *testing.T) {
 	}{
 		{"first", certSources{give(a), give(b)}, a, ""},
 		{"skips none", certSources{none, give(b)}, b, ""},
-		{"an error passes on", certSources{failing, give(b)}, b, ""},
-		{"the first error when none has one", certSources{none, failing}, nil, "rate limited"},
+		{"an error ends the search", certSources{failing, give(b)}, nil, "no tls-alpn-01 challenge"},
+		{"an error after none", certSources{none, failing, give(b)}, nil, "no tls-alpn-01 challenge"},
 		{"none at all", certSources{none}, nil, `no certificate for server name "x.test"`},
 	}
 	for _, tt := range tests {
