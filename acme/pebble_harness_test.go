@@ -1,26 +1,13 @@
 package acme
 
 import (
-	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/json"
-	"encoding/pem"
 	"errors"
-	"fmt"
 	"io"
 	"log"
-	"math/big"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -29,210 +16,17 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/cutoverproxy/cutover/internal/pebbletest"
 )
 
-// The pebble harness: Let's Encrypt's test CA from Debian's package,
-// started on 127.0.0.1 with a generated config, validating on the test's
-// own challenge servers, resolving names through the test's DNS server.
+// The pebble harness: pebbletest starts pebble, validating on the test's
+// own challenge servers below, resolving names through its DNS server.
 
 const (
-	testZone      = "cutover.test."
-	pebbleStartup = 20 * time.Second
-	eventTimeout  = 90 * time.Second
-	// pebbleValidity is the lifetime of pebble's certificates, in seconds.
-	pebbleValidity = 3600
+	testZone     = "cutover.test."
+	eventTimeout = 90 * time.Second
 )
-
-// requirePebble returns the path of the pebble binary, or skips the test,
-// or fails it when CI=true, where pebble must be installed.
-func requirePebble(t *testing.T) string {
-	t.Helper()
-	path, err := exec.LookPath("pebble")
-	if err == nil {
-		return path
-	}
-	msg := "pebble (Let's Encrypt's test CA) is not installed: apt-get install -y pebble"
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg + " (required when CI=true)")
-	}
-	t.Skip(msg)
-	return ""
-}
-
-type pebble struct {
-	dirURL  string
-	mgmtURL string
-	// apiRoots trusts pebble's own HTTPS listeners (ACME API, management).
-	apiRoots *x509.CertPool
-
-	mu     sync.Mutex
-	lines  []string
-	orders int
-}
-
-// ordersAdded counts the orders pebble logged ("Added order").
-func (p *pebble) ordersAdded() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.orders
-}
-
-func (p *pebble) output() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return strings.Join(p.lines, "\n")
-}
-
-// startPebble starts pebble validating HTTP-01 on httpPort and
-// TLS-ALPN-01 on tlsPort of 127.0.0.1, resolving through dnsAddr. It is
-// killed at the end of the test.
-func startPebble(t *testing.T, bin, dnsAddr string, httpPort, tlsPort int) *pebble {
-	t.Helper()
-	dir := t.TempDir()
-	apiRoots := writeServerCert(t, dir)
-	var lastErr error
-	for range 3 { // the two API ports are picked free, then bound by pebble: retry a lost race
-		p, err := runPebble(t, bin, dir, dnsAddr, httpPort, tlsPort)
-		if err == nil {
-			p.apiRoots = apiRoots
-			return p
-		}
-		lastErr = err
-	}
-	t.Fatal(lastErr)
-	return nil
-}
-
-func runPebble(t *testing.T, bin, dir, dnsAddr string, httpPort, tlsPort int) (*pebble, error) {
-	apiAddr, mgmtAddr := freeAddr(t), freeAddr(t)
-	cfg := map[string]any{"pebble": map[string]any{
-		"listenAddress":                  apiAddr,
-		"managementListenAddress":        mgmtAddr,
-		"certificate":                    filepath.Join(dir, "cert.pem"),
-		"privateKey":                     filepath.Join(dir, "key.pem"),
-		"httpPort":                       httpPort,
-		"tlsPort":                        tlsPort,
-		"ocspResponderURL":               "",
-		"externalAccountBindingRequired": false,
-		"certificateValidityPeriod":      pebbleValidity,
-	}}
-	data, _ := json.Marshal(cfg)
-	cfgPath := filepath.Join(dir, "pebble-config.json")
-	if err := os.WriteFile(cfgPath, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-config", cfgPath, "-dnsserver", dnsAddr, "-strict=false")
-	cmd.Env = append(os.Environ(),
-		"PEBBLE_VA_NOSLEEP=1",      // validate at once
-		"PEBBLE_VA_ALWAYS_VALID=0", // really validate, on the test's servers
-		"PEBBLE_WFE_NONCEREJECT=0", // no random badNonce errors
-		"PEBBLE_AUTHZREUSE=0",      // every order is validated anew
-	)
-	cmd.Stdout, cmd.Stderr = pw, pw
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	_ = pw.Close()
-
-	p := &pebble{dirURL: "https://" + apiAddr + "/dir", mgmtURL: "https://" + mgmtAddr}
-	ready, exited := make(chan struct{}), make(chan struct{})
-	go p.scan(pr, ready, exited)
-	stop := func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		<-exited
-		_ = pr.Close()
-	}
-	select {
-	case <-ready:
-		// pebble logs its addresses just before it binds them.
-		if err := waitListening(exited, apiAddr, mgmtAddr); err != nil {
-			stop()
-			return nil, fmt.Errorf("%w:\n%s", err, p.output())
-		}
-		t.Cleanup(func() {
-			stop()
-			if t.Failed() {
-				t.Logf("pebble output:\n%s", p.output())
-			}
-		})
-		return p, nil
-	case <-exited:
-	case <-time.After(pebbleStartup):
-	}
-	stop()
-	return nil, fmt.Errorf("pebble did not start:\n%s", p.output())
-}
-
-// waitListening waits until every one of addrs accepts connections, for
-// at most pebbleStartup, or until exited is closed.
-func waitListening(exited <-chan struct{}, addrs ...string) error {
-	deadline := time.After(pebbleStartup)
-	for _, addr := range addrs {
-		for {
-			c, err := net.DialTimeout("tcp", addr, time.Second)
-			if err == nil {
-				_ = c.Close()
-				break
-			}
-			select {
-			case <-exited:
-				return errors.New("pebble exited")
-			case <-deadline:
-				return fmt.Errorf("pebble not listening on %s: %w", addr, err)
-			case <-time.After(20 * time.Millisecond):
-			}
-		}
-	}
-	return nil
-}
-
-// scan reads pebble's log until it exits.
-func (p *pebble) scan(r io.Reader, ready, exited chan struct{}) {
-	defer close(exited)
-	sc := bufio.NewScanner(r)
-	isReady := false
-	for sc.Scan() {
-		line := sc.Text()
-		p.mu.Lock()
-		p.lines = append(p.lines, line)
-		if strings.Contains(line, "Added order") {
-			p.orders++
-		}
-		p.mu.Unlock()
-		if !isReady && strings.Contains(line, "ACME directory available at") {
-			isReady = true
-			close(ready)
-		}
-	}
-}
-
-// root returns pebble's root CA, which its certificates chain to. Pebble
-// generates it at every start.
-func (p *pebble) root(t *testing.T) *x509.CertPool {
-	t.Helper()
-	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: p.apiRoots}}
-	defer tr.CloseIdleConnections()
-	resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get(p.mgmtURL + "/roots/0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET /roots/0: %v %s %s", err, resp.Status, data)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(data) {
-		t.Fatalf("GET /roots/0: no certificate in %q", data)
-	}
-	return pool
-}
 
 // freeAddr returns a 127.0.0.1 address with a port that was free.
 func freeAddr(t *testing.T) string {
@@ -243,50 +37,6 @@ func freeAddr(t *testing.T) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
-}
-
-// writeServerCert writes a self-signed certificate for 127.0.0.1 and its
-// key to dir/cert.pem and dir/key.pem, for pebble's HTTPS listeners, and
-// returns a pool that trusts it.
-func writeServerCert(t *testing.T, dir string) *x509.CertPool {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "pebble test listener"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		DNSNames:              []string{"localhost"},
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	writeTestFile(t, filepath.Join(dir, "cert.pem"), certPEM)
-	writeTestFile(t, filepath.Join(dir, "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(certPEM)
-	return pool
-}
-
-func writeTestFile(t *testing.T, path string, data []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // challengeServers stand in for cutover's listeners on the ports pebble
@@ -383,9 +133,9 @@ type running struct {
 
 // runManager starts a Manager of cfg with pebble as its CA, logging to
 // the test, and stops it at the end of the test if stop was not called.
-func runManager(t *testing.T, p *pebble, cfg Config) *running {
+func runManager(t *testing.T, p *pebbletest.Pebble, cfg Config) *running {
 	t.Helper()
-	cfg.CA, cfg.RootCAs = p.dirURL, p.apiRoots
+	cfg.CA, cfg.RootCAs = p.DirURL, p.APIRoots
 	cfg.Logger = zerolog.New(zerolog.NewTestWriter(t)).With().Timestamp().Logger()
 	return startManager(t, cfg)
 }

@@ -10,17 +10,19 @@ import (
 	"time"
 
 	legoacme "github.com/go-acme/lego/v5/acme"
+
+	"github.com/cutoverproxy/cutover/internal/pebbletest"
 )
 
 // TestPebble obtains, serves, stores and renews certificates from pebble,
 // Let's Encrypt's test CA, through both challenge types, on 127.0.0.1.
 // The subtests run in order and share one pebble.
 func TestPebble(t *testing.T) {
-	bin := requirePebble(t)
+	bin := pebbletest.Require(t)
 	servers := startChallengeServers(t)
-	dns := startDNS(t, testZone)
-	p := startPebble(t, bin, dns, servers.httpPort, servers.tlsPort)
-	root := p.root(t)
+	dns := pebbletest.StartDNS(t, testZone)
+	p := pebbletest.Start(t, bin, dns, servers.httpPort, servers.tlsPort)
+	root := p.Root(t)
 	storeA := t.TempDir() // DataDir of the HTTP-01 Manager, reused after its restart
 	var issued *x509.Certificate
 
@@ -55,7 +57,7 @@ func TestPebble(t *testing.T) {
 		if issued == nil {
 			t.Skip("http-01 subtest failed")
 		}
-		before := p.ordersAdded()
+		before := p.OrdersAdded()
 		m := runManager(t, p, Config{DataDir: storeA, Email: "ops@cutover.test", DisableTLSALPN01: true})
 		m.SetHosts([]string{host})
 		e := m.waitEvent(t, host, EventLoaded)
@@ -67,7 +69,7 @@ func TestPebble(t *testing.T) {
 			t.Errorf("Status() = %+v, want %s valid", st, host)
 		}
 		m.stop()
-		if after := p.ordersAdded(); after != before {
+		if after := p.OrdersAdded(); after != before {
 			t.Errorf("pebble logged %d new orders after the restart, want 0", after-before)
 		}
 		for len(m.events) > 0 {
@@ -95,12 +97,12 @@ func TestPebble(t *testing.T) {
 	t.Run("account unknown to the CA is registered anew", func(t *testing.T) {
 		const host = "d.cutover.test"
 		dir := t.TempDir()
-		store := newStorage(dir, p.dirURL)
+		store := newStorage(dir, p.DirURL)
 		stale, err := store.loadAccount("") // a fresh key, never registered
 		if err != nil {
 			t.Fatal(err)
 		}
-		stale.reg = &legoacme.ExtendedAccount{Location: strings.TrimSuffix(p.dirURL, "/dir") + "/my-account/0123456789abcdef"}
+		stale.reg = &legoacme.ExtendedAccount{Location: strings.TrimSuffix(p.DirURL, "/dir") + "/my-account/0123456789abcdef"}
 		if err := store.saveAccount(stale); err != nil {
 			t.Fatal(err)
 		}

@@ -1,46 +1,32 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
-	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"golang.org/x/net/dns/dnsmessage"
+	"github.com/cutoverproxy/cutover/internal/pebbletest"
 )
 
 // The ACME end-to-end test: Let's Encrypt's test CA pebble (Debian package
 // pebble) issues a certificate to the built cutover binary, which answers
 // the challenges on its own listeners and serves the certificate on its
-// HTTPS listener. The harness below is adapted from acme/*_test.go (test
-// code of another package cannot be imported).
+// HTTPS listener. Pebble and its DNS server are started by pebbletest, as
+// in acme/'s tests.
 
 const (
 	acmeZone = "cutover.test."
 	acmeHost = "shop.cutover.test"
 	// acmeIssueTimeout bounds the wait for the certificate to be served.
-	acmeIssueTimeout  = 60 * time.Second
-	acmePebbleStartup = 20 * time.Second
+	acmeIssueTimeout = 60 * time.Second
 )
 
 // TestACMEWithPebble runs cutover with --data-dir and pebble as its CA,
@@ -66,10 +52,7 @@ const (
 // certificate for the ACME name: the README says the ACME certificate wins
 // for its names and the directory's default serves the rest.
 func TestACMEWithPebble(t *testing.T) {
-	bin, err := exec.LookPath("pebble")
-	if err != nil {
-		skipOrFail(t, "pebble (Let's Encrypt's test CA) is not installed: apt-get install -y pebble (required when CI=true): %v", err)
-	}
+	bin := pebbletest.Require(t)
 
 	t.Run("both challenge ports reachable", func(t *testing.T) {
 		r := runACME(t, bin, acmeSetup{})
@@ -114,7 +97,7 @@ type acmeSetup struct {
 // acmeRun is a cutover with ACME on and its pebble.
 type acmeRun struct {
 	in      *instance
-	pebble  *acmePebble
+	pebble  *pebbletest.Pebble
 	https   string // cutover's HTTPS address
 	root    *x509.CertPool
 	backend *backend
@@ -122,13 +105,13 @@ type acmeRun struct {
 
 func runACME(t *testing.T, bin string, s acmeSetup) *acmeRun {
 	t.Helper()
-	dns := startACMEDNS(t, acmeZone)
+	dns := pebbletest.StartDNS(t, acmeZone)
 	httpAddr, httpsAddr := freeAddr(t), freeAddr(t)
 	pebbleHTTP := portNumber(t, httpAddr)
 	if s.closeHTTP01 {
 		pebbleHTTP = portNumber(t, freeAddr(t)) // nothing listens there
 	}
-	p := startACMEPebble(t, bin, dns, pebbleHTTP, portNumber(t, httpsAddr))
+	p := pebbletest.Start(t, bin, dns, pebbleHTTP, portNumber(t, httpsAddr))
 	b := newBackend(t, "shop")
 	yaml := fmt.Sprintf(`
 services:
@@ -140,7 +123,7 @@ services:
 	args := []string{
 		"--http-addr", httpAddr, "--https-addr", httpsAddr,
 		"--data-dir", t.TempDir(),
-		"--acme-ca", p.dirURL, "--acme-ca-root", p.apiCertFile,
+		"--acme-ca", p.DirURL, "--acme-ca-root", p.APICertFile,
 		"--acme-email", "t@cutover.test",
 	}
 	if s.certDir != "" {
@@ -151,7 +134,7 @@ services:
 	if got, _ := started["https"].(string); got != httpsAddr {
 		t.Fatalf("cutover's HTTPS listener is %q, want %s", got, httpsAddr)
 	}
-	return &acmeRun{in: in, pebble: p, https: httpsAddr, root: p.root(t), backend: b}
+	return &acmeRun{in: in, pebble: p, https: httpsAddr, root: p.Root(t), backend: b}
 }
 
 // checkServed waits, at most acmeIssueTimeout, until cutover serves for
@@ -169,16 +152,16 @@ func (r *acmeRun) checkServed(t *testing.T) {
 		}
 		if p := acmeProblems(t, r.in); len(p) > 0 {
 			t.Fatalf("no certificate for %s yet (%v), and the admin API lists acme problems (retried only after minutes): %v\npebble:\n%s",
-				acmeHost, err, p, r.pebble.output())
+				acmeHost, err, p, r.pebble.Output())
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("cutover did not serve a certificate for %s verified by pebble's root within %s: %v\npebble:\n%s",
-				acmeHost, acmeIssueTimeout, err, r.pebble.output())
+				acmeHost, acmeIssueTimeout, err, r.pebble.Output())
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
 	t.Logf("%s: serial %x issued by %q, valid until %s", acmeHost, leaf.SerialNumber, leaf.Issuer.CommonName, leaf.NotAfter.Format(time.RFC3339))
-	if r.pebble.ordersAdded() == 0 {
+	if r.pebble.OrdersAdded() == 0 {
 		t.Errorf("pebble logged no order")
 	}
 
@@ -290,282 +273,4 @@ func portNumber(t *testing.T, addr string) int {
 		t.Fatal(err)
 	}
 	return n
-}
-
-// acmePebble is a running pebble.
-type acmePebble struct {
-	dirURL      string
-	mgmtURL     string
-	apiCertFile string         // PEM of pebble's own HTTPS listeners, for --acme-ca-root
-	apiRoots    *x509.CertPool // the same, as a pool
-
-	mu     sync.Mutex
-	lines  []string
-	orders int
-}
-
-func (p *acmePebble) ordersAdded() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.orders
-}
-
-func (p *acmePebble) output() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return strings.Join(p.lines, "\n")
-}
-
-// startACMEPebble starts pebble validating HTTP-01 on httpPort and
-// TLS-ALPN-01 on tlsPort of the names' address (127.0.0.1 by dnsAddr).
-// It is killed at the end of the test.
-func startACMEPebble(t *testing.T, bin, dnsAddr string, httpPort, tlsPort int) *acmePebble {
-	t.Helper()
-	dir := t.TempDir()
-	roots := writeACMEServerCert(t, dir)
-	var lastErr error
-	for range 3 { // the API ports are picked free, then bound by pebble: retry a lost race
-		p, err := runACMEPebble(t, bin, dir, dnsAddr, httpPort, tlsPort)
-		if err == nil {
-			p.apiRoots, p.apiCertFile = roots, filepath.Join(dir, "cert.pem")
-			return p
-		}
-		lastErr = err
-	}
-	t.Fatal(lastErr)
-	return nil
-}
-
-func runACMEPebble(t *testing.T, bin, dir, dnsAddr string, httpPort, tlsPort int) (*acmePebble, error) {
-	apiAddr, mgmtAddr := freeAddr(t), freeAddr(t)
-	cfg := map[string]any{"pebble": map[string]any{
-		"listenAddress":                  apiAddr,
-		"managementListenAddress":        mgmtAddr,
-		"certificate":                    filepath.Join(dir, "cert.pem"),
-		"privateKey":                     filepath.Join(dir, "key.pem"),
-		"httpPort":                       httpPort,
-		"tlsPort":                        tlsPort,
-		"ocspResponderURL":               "",
-		"externalAccountBindingRequired": false,
-		"certificateValidityPeriod":      3600,
-	}}
-	data, _ := json.Marshal(cfg)
-	cfgPath := filepath.Join(dir, "pebble-config.json")
-	if err := os.WriteFile(cfgPath, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-config", cfgPath, "-dnsserver", dnsAddr, "-strict=false")
-	cmd.Env = append(os.Environ(),
-		"PEBBLE_VA_NOSLEEP=1",      // validate at once
-		"PEBBLE_VA_ALWAYS_VALID=0", // really validate, on cutover's listeners
-		"PEBBLE_WFE_NONCEREJECT=0", // no random badNonce errors
-		"PEBBLE_AUTHZREUSE=0",      // every order is validated anew
-	)
-	cmd.Stdout, cmd.Stderr = pw, pw
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	_ = pw.Close()
-
-	p := &acmePebble{dirURL: "https://" + apiAddr + "/dir", mgmtURL: "https://" + mgmtAddr}
-	ready, exited := make(chan struct{}), make(chan struct{})
-	go p.scan(pr, ready, exited)
-	stop := func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		<-exited
-		_ = pr.Close()
-	}
-	select {
-	case <-ready:
-		if err := acmeWaitListening(exited, apiAddr, mgmtAddr); err != nil {
-			stop()
-			return nil, fmt.Errorf("%w:\n%s", err, p.output())
-		}
-		t.Cleanup(func() {
-			stop()
-			if t.Failed() {
-				t.Logf("pebble output:\n%s", p.output())
-			}
-		})
-		return p, nil
-	case <-exited:
-	case <-time.After(acmePebbleStartup):
-	}
-	stop()
-	return nil, fmt.Errorf("pebble did not start:\n%s", p.output())
-}
-
-// acmeWaitListening waits until every one of addrs accepts connections.
-func acmeWaitListening(exited <-chan struct{}, addrs ...string) error {
-	deadline := time.After(acmePebbleStartup)
-	for _, addr := range addrs {
-		for {
-			c, err := net.DialTimeout("tcp", addr, time.Second)
-			if err == nil {
-				_ = c.Close()
-				break
-			}
-			select {
-			case <-exited:
-				return errors.New("pebble exited")
-			case <-deadline:
-				return fmt.Errorf("pebble not listening on %s: %w", addr, err)
-			case <-time.After(20 * time.Millisecond):
-			}
-		}
-	}
-	return nil
-}
-
-func (p *acmePebble) scan(r io.Reader, ready, exited chan struct{}) {
-	defer close(exited)
-	sc := bufio.NewScanner(r)
-	isReady := false
-	for sc.Scan() {
-		line := sc.Text()
-		p.mu.Lock()
-		p.lines = append(p.lines, line)
-		if strings.Contains(line, "Added order") {
-			p.orders++
-		}
-		p.mu.Unlock()
-		if !isReady && strings.Contains(line, "ACME directory available at") {
-			isReady = true
-			close(ready)
-		}
-	}
-}
-
-// root returns pebble's root CA (GET /roots/0 of its management API),
-// which it generates at every start.
-func (p *acmePebble) root(t *testing.T) *x509.CertPool {
-	t.Helper()
-	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: p.apiRoots}}
-	defer tr.CloseIdleConnections()
-	res, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get(p.mgmtURL + "/roots/0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	data, err := io.ReadAll(res.Body)
-	if err != nil || res.StatusCode != http.StatusOK {
-		t.Fatalf("GET /roots/0: %v %s %s", err, res.Status, data)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(data) {
-		t.Fatalf("GET /roots/0: no certificate in %q", data)
-	}
-	return pool
-}
-
-// writeACMEServerCert writes a self-signed certificate for 127.0.0.1 and
-// its key to dir/cert.pem and dir/key.pem, for pebble's HTTPS listeners,
-// and returns a pool that trusts it.
-func writeACMEServerCert(t *testing.T, dir string) *x509.CertPool {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "pebble test listener"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		DNSNames:              []string{"localhost"},
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	if err := os.WriteFile(filepath.Join(dir, "cert.pem"), certPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(certPEM)
-	return pool
-}
-
-// startACMEDNS runs a DNS server on 127.0.0.1 (UDP) for pebble: A queries
-// for names in zone get 127.0.0.1, other queries in zone no record, names
-// outside zone NXDOMAIN. It stops at the end of the test.
-func startACMEDNS(t *testing.T, zone string) string {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := make([]byte, 1500)
-		for {
-			n, addr, err := pc.ReadFrom(buf)
-			if err != nil {
-				return // closed
-			}
-			if resp, ok := acmeDNSAnswer(buf[:n], zone); ok {
-				_, _ = pc.WriteTo(resp, addr)
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		_ = pc.Close()
-		<-done
-	})
-	return pc.LocalAddr().String()
-}
-
-func acmeDNSAnswer(query []byte, zone string) ([]byte, bool) {
-	var p dnsmessage.Parser
-	h, err := p.Start(query)
-	if err != nil {
-		return nil, false
-	}
-	q, err := p.Question()
-	if err != nil {
-		return nil, false
-	}
-	name := strings.ToLower(q.Name.String())
-	inZone := name == zone || strings.HasSuffix(name, "."+zone)
-	rh := dnsmessage.Header{ID: h.ID, Response: true, Authoritative: true, RecursionDesired: h.RecursionDesired}
-	if !inZone {
-		rh.RCode = dnsmessage.RCodeNameError
-	}
-	b := dnsmessage.NewBuilder(nil, rh)
-	if err := b.StartQuestions(); err != nil {
-		return nil, false
-	}
-	if err := b.Question(q); err != nil {
-		return nil, false
-	}
-	if err := b.StartAnswers(); err != nil {
-		return nil, false
-	}
-	if inZone && q.Type == dnsmessage.TypeA && q.Class == dnsmessage.ClassINET {
-		rr := dnsmessage.ResourceHeader{Name: q.Name, Class: dnsmessage.ClassINET, TTL: 60}
-		if err := b.AResource(rr, dnsmessage.AResource{A: [4]byte{127, 0, 0, 1}}); err != nil {
-			return nil, false
-		}
-	}
-	msg, err := b.Finish()
-	return msg, err == nil
 }

@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -25,12 +23,8 @@ const passProto = "pass-e2e/1"
 // passBackend is a TLS server on 127.0.0.1 with its own certificate: after
 // the handshake it greets with "backend SNI\n" and echoes what it reads.
 type passBackend struct {
-	ln       net.Listener
-	leaf     *x509.Certificate
-	accepted atomic.Int64
-	wg       sync.WaitGroup
-	mu       sync.Mutex
-	conns    map[net.Conn]struct{}
+	*connServer
+	leaf *x509.Certificate
 }
 
 func newPassBackend(t *testing.T, ca *testCA, host string) *passBackend {
@@ -48,59 +42,25 @@ func newPassBackend(t *testing.T, ca *testCA, host string) *passBackend {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &passBackend{ln: ln, leaf: cert.Leaf, conns: map[net.Conn]struct{}{}}
-	b.wg.Go(b.serve)
-	t.Cleanup(func() {
-		ln.Close()
-		b.mu.Lock()
-		for c := range b.conns {
-			c.Close()
-		}
-		b.mu.Unlock()
-		b.wg.Wait()
-	})
-	return b
+	return &passBackend{connServer: serveConns(t, ln, greetSNI), leaf: cert.Leaf}
 }
 
-func (b *passBackend) serve() {
-	for {
-		c, err := b.ln.Accept()
-		if err != nil {
-			return
-		}
-		b.accepted.Add(1)
-		b.mu.Lock()
-		b.conns[c] = struct{}{}
-		b.mu.Unlock()
-		b.wg.Go(func() {
-			defer func() {
-				b.mu.Lock()
-				delete(b.conns, c)
-				b.mu.Unlock()
-				c.Close()
-			}()
-			tc := c.(*tls.Conn)
-			_ = tc.SetDeadline(time.Now().Add(30 * time.Second))
-			if err := tc.Handshake(); err != nil {
-				return // a client that refused the certificate
-			}
-			if _, err := fmt.Fprintf(tc, "backend %s\n", tc.ConnectionState().ServerName); err == nil {
-				_, _ = io.Copy(tc, tc)
-			}
-		})
+// greetSNI greets a TLS connection with "backend SNI\n" and echoes it.
+func greetSNI(c net.Conn) {
+	tc := c.(*tls.Conn)
+	_ = tc.SetDeadline(time.Now().Add(30 * time.Second))
+	if err := tc.Handshake(); err != nil {
+		return // a client that refused the certificate
+	}
+	if _, err := fmt.Fprintf(tc, "backend %s\n", tc.ConnectionState().ServerName); err == nil {
+		_, _ = io.Copy(tc, tc)
 	}
 }
 
-// passConn is a TLS client connection through cutover's HTTPS listener.
-type passConn struct {
-	c        *tls.Conn
-	r        *bufio.Reader
-	greeting string
-}
-
 // dialPass connects to addr with SNI serverName, verifying the server's
-// certificate against roots only, and reads the backend's greeting.
-func dialPass(addr, serverName string, roots *x509.CertPool) (*passConn, error) {
+// certificate against roots only, and reads the backend's greeting. The
+// connection is a *tls.Conn.
+func dialPass(addr, serverName string, roots *x509.CertPool) (*greetedConn, error) {
 	d := &tls.Dialer{
 		NetDialer: &net.Dialer{Timeout: 5 * time.Second},
 		Config:    &tls.Config{ServerName: serverName, RootCAs: roots, NextProtos: []string{passProto}},
@@ -111,30 +71,7 @@ func dialPass(addr, serverName string, roots *x509.CertPool) (*passConn, error) 
 	if err != nil {
 		return nil, err
 	}
-	tc := c.(*tls.Conn)
-	_ = tc.SetDeadline(time.Now().Add(10 * time.Second))
-	pc := &passConn{c: tc, r: bufio.NewReader(tc)}
-	line, err := pc.r.ReadString('\n')
-	if err != nil {
-		tc.Close()
-		return nil, fmt.Errorf("read greeting: %w", err)
-	}
-	pc.greeting = strings.TrimSuffix(line, "\n")
-	return pc, nil
-}
-
-func (pc *passConn) roundTrip(msg []byte) error {
-	if _, err := pc.c.Write(msg); err != nil {
-		return fmt.Errorf("write: %w", err)
-	}
-	got := make([]byte, len(msg))
-	if _, err := io.ReadFull(pc.r, got); err != nil {
-		return fmt.Errorf("read echo: %w", err)
-	}
-	if !bytes.Equal(got, msg) {
-		return errors.New("echo differs")
-	}
-	return nil
+	return readGreeting(c)
 }
 
 // TestTLSPassthrough runs cutover's HTTPS listener with a passthrough
@@ -171,7 +108,7 @@ services:
 	if err != nil {
 		t.Fatalf("SNI pass.test, trusting the backend's CA only: %v", err)
 	}
-	st := pc.c.ConnectionState()
+	st := pc.c.(*tls.Conn).ConnectionState()
 	if !st.PeerCertificates[0].Equal(pb.leaf) {
 		t.Errorf("SNI pass.test: served serial %v, want the backend's %v", st.PeerCertificates[0].SerialNumber, pb.leaf.SerialNumber)
 	}

@@ -1,122 +1,43 @@
 package e2e
 
 import (
-	"bufio"
-	"bytes"
 	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 )
 
-// tcpEcho is a TCP echo server on 127.0.0.1: it greets each connection
-// with its name and a newline, then echoes what it reads. stop closes its
-// listener (new connections are refused) and its open connections, as a
-// process that exits does.
-type tcpEcho struct {
-	name     string
-	ln       net.Listener
-	accepted atomic.Int64
-	wg       sync.WaitGroup
-	mu       sync.Mutex
-	conns    map[net.Conn]struct{}
-	once     sync.Once
-}
-
-func newTCPEcho(t *testing.T, name string) *tcpEcho {
+// newTCPEcho starts a TCP echo server on 127.0.0.1: it greets each
+// connection with name and a newline, then echoes what it reads.
+func newTCPEcho(t *testing.T, name string) *connServer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &tcpEcho{name: name, ln: ln, conns: map[net.Conn]struct{}{}}
-	e.wg.Go(e.serve)
-	t.Cleanup(e.stop)
-	return e
-}
-
-func (e *tcpEcho) serve() {
-	for {
-		c, err := e.ln.Accept()
-		if err != nil {
-			return
+	return serveConns(t, ln, func(c net.Conn) {
+		if _, err := io.WriteString(c, name+"\n"); err == nil {
+			_, _ = io.Copy(c, c)
 		}
-		e.accepted.Add(1)
-		e.mu.Lock()
-		e.conns[c] = struct{}{}
-		e.mu.Unlock()
-		e.wg.Go(func() {
-			defer func() {
-				e.mu.Lock()
-				delete(e.conns, c)
-				e.mu.Unlock()
-				c.Close()
-			}()
-			if _, err := io.WriteString(c, e.name+"\n"); err == nil {
-				_, _ = io.Copy(c, c)
-			}
-		})
-	}
-}
-
-func (e *tcpEcho) stop() {
-	e.once.Do(func() {
-		e.ln.Close()
-		e.mu.Lock()
-		for c := range e.conns {
-			c.Close()
-		}
-		e.mu.Unlock()
-		e.wg.Wait()
 	})
-}
-
-// echoConn is a client connection through cutover to a tcpEcho.
-type echoConn struct {
-	c       net.Conn
-	r       *bufio.Reader
-	backend string
 }
 
 // errRefused marks a connection that cutover did not accept.
 var errRefused = errors.New("cutover did not accept the connection")
 
-// dialEchoVia connects to addr and reads the backend's greeting.
-func dialEchoVia(addr string) (*echoConn, error) {
+// dialEchoVia connects to addr and reads the backend's greeting, its
+// name.
+func dialEchoVia(addr string) (*greetedConn, error) {
 	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errRefused, err)
 	}
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	ec := &echoConn{c: c, r: bufio.NewReader(c)}
-	line, err := ec.r.ReadString('\n')
-	if err != nil {
-		c.Close()
-		return nil, fmt.Errorf("read greeting: %w", err)
-	}
-	ec.backend = strings.TrimSuffix(line, "\n")
-	return ec, nil
-}
-
-// roundTrip sends msg and reads it back.
-func (ec *echoConn) roundTrip(msg []byte) error {
-	if _, err := ec.c.Write(msg); err != nil {
-		return fmt.Errorf("write: %w", err)
-	}
-	got := make([]byte, len(msg))
-	if _, err := io.ReadFull(ec.r, got); err != nil {
-		return fmt.Errorf("read echo: %w", err)
-	}
-	if !bytes.Equal(got, msg) {
-		return fmt.Errorf("echo differs")
-	}
-	return nil
+	return readGreeting(c)
 }
 
 // echoTrip is the outcome of one round trip on its own connection.
@@ -158,7 +79,7 @@ services:
 	})
 
 	// Long-lived connections, two per backend with round robin.
-	var held []*echoConn
+	var held []*greetedConn
 	for range 6 {
 		ec, err := dialEchoVia(addr)
 		if err != nil {
@@ -192,7 +113,7 @@ services:
 				case err != nil:
 					tr.err, tr.refused = err, errors.Is(err, errRefused)
 				default:
-					tr.backend = ec.backend
+					tr.backend = ec.greeting
 					tr.err = ec.roundTrip(msg)
 					ec.c.Close()
 				}
@@ -236,12 +157,12 @@ services:
 		_ = ec.c.SetDeadline(time.Now().Add(5 * time.Second))
 		err := ec.roundTrip([]byte("still there?"))
 		switch {
-		case ec.backend == "b" && err == nil:
+		case ec.greeting == "b" && err == nil:
 			t.Errorf("a connection to the stopped backend still works")
-		case ec.backend == "b":
+		case ec.greeting == "b":
 			heldCut++
 		case err != nil:
-			t.Errorf("a long-lived connection to %s failed: %v", ec.backend, err)
+			t.Errorf("a long-lived connection to %s failed: %v", ec.greeting, err)
 		default:
 			heldOK++
 		}
