@@ -7,6 +7,7 @@ package admin
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,6 +34,8 @@ type Config struct {
 	// WebhookTokens authorize POST /hooks/deploy/{service}. None turns
 	// webhooks off.
 	WebhookTokens []WebhookToken
+	// Pprof serves Go's profiles under /debug/pprof/.
+	Pprof bool
 }
 
 // Status is the document of GET /api/v1/services.
@@ -136,6 +139,13 @@ func New(cfg Config) http.Handler {
 		})
 	}
 	routeDeploys(mux, cfg)
+	if cfg.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	return mux
 }
 

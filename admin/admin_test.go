@@ -61,3 +61,16 @@ func TestServicesAPIAndMetrics(t *testing.T) {
 		t.Errorf("metrics without a gatherer: %d, want 404", code)
 	}
 }
+
+func TestPprofOnlyWhenAsked(t *testing.T) {
+	if code, _ := get(t, New(Config{}), "/debug/pprof/"); code != http.StatusNotFound {
+		t.Errorf("without Pprof: /debug/pprof/ answered %d, want 404", code)
+	}
+	h := New(Config{Pprof: true})
+	if code, body := get(t, h, "/debug/pprof/"); code != 200 || !strings.Contains(body, "goroutine") {
+		t.Errorf("with Pprof: /debug/pprof/ answered %d %.80q, want the index", code, body)
+	}
+	if code, body := get(t, h, "/debug/pprof/heap?debug=1"); code != 200 || !strings.Contains(body, "heap profile") {
+		t.Errorf("with Pprof: heap profile answered %d %.80q", code, body)
+	}
+}

@@ -37,6 +37,7 @@ type Backend struct {
 	rt        http.RoundTripper
 	closeIdle func()
 	end       context.CancelFunc // fails pending dials when the backend is removed
+	fast      *h1                // the HTTP/1.1 fast path of a plain-HTTP backend, or nil
 
 	name atomic.Pointer[string]
 
@@ -89,6 +90,9 @@ func newBackend(p *Proxy, service string, ep discovery.Endpoint, tr transport) *
 	var life context.Context
 	life, b.end = context.WithCancel(context.Background())
 	b.rt, b.closeIdle = tr.roundTripper(life, ep.Address)
+	if d, ok := b.rt.(dualTransport); ok {
+		b.fast = d.fast
+	}
 	return b
 }
 
@@ -175,6 +179,9 @@ func (b *Backend) setProviderState(s discovery.EndpointState) {
 func (b *Backend) remove() {
 	b.setBits(outRemoved, outRemoved)
 	b.end()
+	if b.fast != nil {
+		b.fast.close()
+	}
 	if t := b.ejectTimer.Swap(nil); t != nil {
 		t.Stop()
 	}

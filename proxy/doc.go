@@ -9,4 +9,13 @@
 // the request path takes no lock, sends on no channel and writes no map.
 // Backends, their health, counters and connection pools are kept by a
 // stable ID across updates: a new table never resets a backend.
+//
+// Backends: each Backend has its own connection pool. For plain-HTTP
+// backends, an HTTP/1.1 request without a body or upgrade goes through the
+// fast path of h1.go, which writes the client's request straight to a
+// pooled connection and reads the answer with http.ReadResponse on the
+// handler's goroutine; everything else (bodies, upgrades, Expect, HTTP/2
+// clients, h2c and https backends) goes through net/http's Transport. The
+// headers a backend gets are defined once, by eachOutbound (headers.go),
+// for both.
 package proxy

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"math/rand/v2"
@@ -84,6 +85,7 @@ type exchange struct {
 	id      string
 	svc     *Service
 	backend *Backend
+	fast    bool // the HTTP/1.1 fast path may carry the request
 	code    int
 	bytes   int64
 }
@@ -91,9 +93,14 @@ type exchange struct {
 func (p *Proxy) forward(ex *exchange) {
 	ex.id = p.ids.of(ex.r)
 	var err error
-	if ex.out, err = p.outbound(ex); err != nil {
-		p.fail(ex, err)
-		return
+	// Requests the HTTP/1.1 fast path carries are written straight from
+	// the client's; the outbound request for net/http's Transport is made
+	// when a backend needs it.
+	if ex.fast = fastEligible(ex.r); !ex.fast {
+		if ex.out, err = p.outbound(ex); err != nil {
+			p.fail(ex, err)
+			return
+		}
 	}
 	ex.svc.stats.budget.request(ex.start)
 	var tried balancer.Tried
@@ -206,12 +213,8 @@ func (p *Proxy) attempt(ex *exchange) error {
 	b.inflight.Add(1)
 	defer b.inflight.Add(-1)
 	b.requests.Add(1)
-	ex.out.URL.Host = b.addr
-	if ex.body != nil {
-		ex.out.Body = ex.body.next()
-	}
 	sent := time.Now()
-	res, err := b.rt.RoundTrip(ex.out)
+	res, err := p.roundTrip(ex, b)
 	if err != nil {
 		if ex.r.Context().Err() == nil && !(b.removed() && errors.Is(err, context.Canceled)) && !grpcDeadlinePassed(ex) {
 			b.recordError(err)
@@ -231,6 +234,31 @@ func (p *Proxy) attempt(ex *exchange) error {
 	}
 	p.relay(ex, res)
 	return nil
+}
+
+// roundTrip sends the request to b: through its HTTP/1.1 fast path when
+// both allow, else through its round tripper.
+func (p *Proxy) roundTrip(ex *exchange, b *Backend) (*http.Response, error) {
+	if ex.fast && b.fast != nil {
+		return b.fast.do(ex.r, ex)
+	}
+	if ex.out == nil {
+		out, err := p.outbound(ex)
+		if err != nil {
+			return nil, err
+		}
+		ex.out = out
+	}
+	ex.out.URL.Host = b.addr
+	if ex.body != nil {
+		ex.out.Body = ex.body.next()
+	}
+	return b.rt.RoundTrip(ex.out)
+}
+
+// writeTo writes the client's request to ex.backend's fast path.
+func (ex *exchange) writeTo(bw *bufio.Writer) error {
+	return writeRequest(bw, ex.r, ex.backend.addr, ex.id)
 }
 
 // retriable reports whether a failed attempt may be repeated on another

@@ -70,42 +70,92 @@ var (
 // X-Forwarded-For/-Proto/-Host and X-Real-Ip instead.
 var spoofable = [...]string{"Forwarded", "X-Real-Ip", "X-Forwarded-Port", "X-Forwarded-Prefix", "X-Forwarded-Server", "X-Forwarded-Ssl", "X-Forwarded-Scheme", "X-Original-Forwarded-For"}
 
-// outboundHeader returns the header to send to the backend: a copy of the
-// client's without hop-by-hop and spoofable headers, with X-Forwarded-For
-// (appended to), X-Forwarded-Proto, X-Forwarded-Host, X-Real-Ip and
-// X-Request-Id set.
-func outboundHeader(r *http.Request, requestID string) http.Header {
-	h := r.Header.Clone()
-	if h == nil {
-		h = http.Header{}
-	}
-	removeHopHeaders(h)
-	for _, k := range spoofable {
-		delete(h, k)
+// headerSink receives the headers to send to a backend: a map for
+// net/http's Transport, or the wire for the HTTP/1.1 fast path.
+type headerSink interface {
+	add(key string, values []string)
+	add1(key, value string)
+}
+
+// setByProxy are the headers the proxy writes itself, not copied from the
+// client's.
+var setByProxy = [...]string{"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Real-Ip", "X-Request-Id"}
+
+// eachOutbound gives sink the headers to send to the backend: the
+// client's without hop-by-hop headers (also those its Connection header
+// names) and spoofable ones, then the X-Forwarded-* headers (the client's
+// address appended to X-Forwarded-For), X-Real-Ip and X-Request-Id. It is
+// the one definition of what reaches a backend.
+func eachOutbound(r *http.Request, requestID string, sink headerSink) {
+	named := r.Header["Connection"]
+	for k, v := range r.Header {
+		if !dropped(k, named) {
+			sink.add(k, v)
+		}
 	}
 	if up := upgradeType(r.Header); up != "" {
-		h["Connection"] = valueUpgrade
-		h["Upgrade"] = []string{up}
+		sink.add("Connection", valueUpgrade)
+		sink.add1("Upgrade", up)
 	}
 	if headerHasToken(r.Header["Te"], "trailers") {
-		h["Te"] = valueTrailers
+		sink.add("Te", valueTrailers)
 	}
 	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		h["X-Real-Ip"] = []string{ip}
-		if prior := h["X-Forwarded-For"]; len(prior) > 0 {
+		sink.add1("X-Real-Ip", ip)
+		if prior := r.Header["X-Forwarded-For"]; len(prior) > 0 {
 			ip = strings.Join(prior, ", ") + ", " + ip
 		}
-		h["X-Forwarded-For"] = []string{ip}
+		sink.add1("X-Forwarded-For", ip)
 	}
 	if r.TLS != nil {
-		h["X-Forwarded-Proto"] = valueHTTPS
+		sink.add("X-Forwarded-Proto", valueHTTPS)
 	} else {
-		h["X-Forwarded-Proto"] = valueHTTP
+		sink.add("X-Forwarded-Proto", valueHTTP)
 	}
-	h["X-Forwarded-Host"] = []string{r.Host}
-	h["X-Request-Id"] = []string{requestID}
+	sink.add1("X-Forwarded-Host", r.Host)
+	sink.add1("X-Request-Id", requestID)
+}
+
+// dropped reports whether the client's header k stays with the proxy.
+func dropped(k string, connection []string) bool {
+	for _, h := range hopHeaders {
+		if k == h {
+			return true
+		}
+	}
+	for _, h := range spoofable {
+		if k == h {
+			return true
+		}
+	}
+	for _, h := range setByProxy {
+		if k == h {
+			return true
+		}
+	}
+	return len(connection) > 0 && headerHasToken(connection, k)
+}
+
+// headerMap collects the outbound headers for net/http's Transport. The
+// values share the client's slices, which neither side changes.
+type headerMap http.Header
+
+func (h headerMap) add(k string, v []string) { h[k] = v }
+func (h headerMap) add1(k, v string)         { h[k] = []string{v} }
+
+// outboundHeader returns the header to send to the backend through
+// net/http's Transport.
+func outboundHeader(r *http.Request, requestID string) http.Header {
+	h := make(http.Header, len(r.Header)+6)
+	eachOutbound(r, requestID, headerMap(h))
+	if _, ok := h["User-Agent"]; !ok {
+		// Like the fast path, do not make up a User-Agent.
+		h["User-Agent"] = valueEmpty
+	}
 	return h
 }
+
+var valueEmpty = []string{""}
 
 // copyResponseHeader copies the backend's response header to the client's
 // without hop-by-hop headers.

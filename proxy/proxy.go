@@ -172,9 +172,40 @@ func New(cfg Config) (*Proxy, error) {
 	return p, nil
 }
 
-// Run runs the active health checks until ctx ends. Backends of services
+// Run runs the active health checks and the sweep of idle backend
+// connections until ctx ends. Backends of services
 // with a health check stay out of rotation until Run probes them.
-func (p *Proxy) Run(ctx context.Context) error { return p.monitor.Run(ctx) }
+func (p *Proxy) Run(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.sweepIdle(ctx)
+	}()
+	err := p.monitor.Run(ctx)
+	<-done
+	return err
+}
+
+// sweepIdle closes, every idle timeout, the fast path's connections that
+// were idle longer, so that connections the backends closed do not linger.
+func (p *Proxy) sweepIdle(ctx context.Context) {
+	tick := time.NewTicker(p.cfg.IdleConnTimeout)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		for _, svc := range p.table.Load().services {
+			for _, b := range svc.backends {
+				if b.fast != nil {
+					b.fast.sweep()
+				}
+			}
+		}
+	}
+}
 
 // Table returns the table in use.
 func (p *Proxy) Table() *Table { return p.table.Load() }

@@ -77,6 +77,12 @@ func (t transport) roundTripper(life context.Context, addr string) (http.RoundTr
 		tr.TLSClientConfig = t.tlsConfig(addr)
 		tr.TLSHandshakeTimeout = t.dialTimeout
 		return httpsRoundTripper{tr}, tr.CloseIdleConnections
+	case discovery.HTTP:
+		fast := newH1(tr.DialContext, max(t.maxIdlePerHost, 1), t.idleTimeout, t.headerTimeout)
+		return dualTransport{fast: fast, slow: tr}, func() {
+			fast.closeIdle()
+			tr.CloseIdleConnections()
+		}
 	}
 	return tr, tr.CloseIdleConnections
 }

@@ -41,6 +41,7 @@ type runConfig struct {
 	dockerConfig      docker.Config
 	compat            string
 	adminToken        string
+	pprof             bool
 	webhookTokens     webhookTokens
 	tls               tlsFlags
 }
@@ -67,6 +68,7 @@ func runSetup() (*flagSet, runFunc) {
 	fs.IntVar(&c.proxy.Outlier.Consecutive, "outlier-failures", health.DefaultConsecutive, "consecutive connection failures or 5xx answers that eject a backend")
 	fs.DurationVar(&c.proxy.Outlier.BaseEjection, "outlier-ejection", health.DefaultBaseEjection, "how long a first ejection lasts; each repeat doubles it")
 	fs.DurationVar(&c.proxy.Outlier.MaxEjection, "outlier-max-ejection", health.DefaultMaxEjection, "the longest ejection")
+	fs.BoolVar(&c.pprof, "pprof", false, "serve Go's CPU, heap and other profiles under /debug/pprof/ on the admin listener")
 	fs.StringVar(&c.adminToken, "admin-token", "", "`token` that authorizes the admin API's write endpoints (deploy, rollback); without one they are off")
 	fs.Var(&c.webhookTokens, "webhook-token", "`token` for POST /hooks/deploy/SERVICE: TOKEN for every service or SERVICE=TOKEN for one; repeatable, or comma-separated")
 	fs.Var(&c.docker, "docker", "discover containers through the Docker engine (DOCKER_HOST, else the default socket): auto (when it answers), true or false")
@@ -151,6 +153,7 @@ func (c *runConfig) run(ctx context.Context, stderr io.Writer) error {
 			Deploys:       deploys,
 			Token:         c.adminToken,
 			WebhookTokens: c.webhookTokens,
+			Pprof:         c.pprof,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          serverErrorLog(log),

@@ -1,0 +1,395 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// h1 is the HTTP/1.1 client of one plain-HTTP backend for the common case:
+// a request without a body and without an upgrade. It writes the request
+// and reads the response on the caller's goroutine, over a pool of idle
+// connections, where net/http's Transport hands every request to two
+// goroutines of the connection and back. Requests and responses are
+// written and parsed by net/http itself (Request.Write, ReadResponse), so
+// the wire format is as strict as the standard library's. Every other
+// request (bodies, upgrades, Expect) goes to the Transport.
+type h1 struct {
+	dial          func(ctx context.Context, network, addr string) (net.Conn, error)
+	idle          chan *h1conn
+	idleTimeout   time.Duration
+	headerTimeout time.Duration
+	closed        atomic.Bool // the backend is removed: no connection is kept
+	// discard: closeIdle was called (the backend drains); connections
+	// that finish their response are closed too, until one is dialled.
+	discard atomic.Bool
+}
+
+// h1conn is one connection to the backend.
+type h1conn struct {
+	c        net.Conn
+	br       *bufio.Reader // reads from the h1conn: c, within limit
+	bw       *bufio.Writer
+	lastUsed time.Time
+	// limit is what br may still read from c: maxResponseHeaderBytes
+	// while a response head is read, as net/http's Transport limits it.
+	limit int64
+}
+
+// maxResponseHeaderBytes bounds a response head, as the Transport's
+// MaxResponseHeaderBytes does.
+const maxResponseHeaderBytes = 1 << 20
+
+var errHeaderTooLarge = errors.New("backend's response headers exceed 1 MiB")
+
+func newH1Conn(c net.Conn) *h1conn {
+	pc := &h1conn{c: c, bw: bufio.NewWriterSize(c, 4<<10), limit: math.MaxInt64}
+	pc.br = bufio.NewReaderSize(pc, 16<<10)
+	return pc
+}
+
+// Read reads from the connection within the limit.
+func (pc *h1conn) Read(p []byte) (int, error) {
+	if pc.limit <= 0 {
+		return 0, errHeaderTooLarge
+	}
+	if int64(len(p)) > pc.limit {
+		p = p[:pc.limit]
+	}
+	n, err := pc.c.Read(p)
+	pc.limit -= int64(n)
+	return n, err
+}
+
+func newH1(dial func(ctx context.Context, network, addr string) (net.Conn, error), maxIdle int, idleTimeout, headerTimeout time.Duration) *h1 {
+	return &h1{dial: dial, idle: make(chan *h1conn, maxIdle), idleTimeout: idleTimeout, headerTimeout: headerTimeout}
+}
+
+// eligible reports whether the fast path can carry r, an outbound
+// request.
+func (h *h1) eligible(r *http.Request) bool {
+	return r.Body == nil && r.Header["Upgrade"] == nil && r.Header["Expect"] == nil
+}
+
+// fastEligible reports whether the fast path can carry the client's
+// request r as it is: no body, no upgrade, no 100-continue.
+func fastEligible(r *http.Request) bool {
+	return (r.Body == nil || r.Body == http.NoBody) && r.Header["Upgrade"] == nil && r.Header["Expect"] == nil &&
+		len(r.TransferEncoding) == 0 && r.ProtoMajor == 1
+}
+
+// wireWriter writes outbound headers to the backend connection.
+type wireWriter struct{ bw *bufio.Writer }
+
+func (w wireWriter) add(k string, vs []string) {
+	if k == "Content-Length" {
+		return // the request has no body: writeRequest writes its length
+	}
+	for _, v := range vs {
+		w.add1(k, v)
+	}
+}
+
+func (w wireWriter) add1(k, v string) {
+	w.bw.WriteString(k)
+	w.bw.WriteString(": ")
+	w.bw.WriteString(v)
+	w.bw.WriteString("\r\n")
+}
+
+// writeRequest writes the client's request r, which has no body, to the
+// backend at addr: the request line (the client's own request-target when
+// it is in origin form), Host (addr for an HTTP/1.0 client that sent
+// none), the outbound headers (eachOutbound) and, as net/http's
+// Request.Write does for a request without a body, "Content-Length: 0"
+// for POST, PUT and PATCH. Header keys and values were
+// validated by net/http when it read r.
+func writeRequest(bw *bufio.Writer, r *http.Request, addr, requestID string) error {
+	bw.WriteString(r.Method)
+	bw.WriteByte(' ')
+	if strings.HasPrefix(r.RequestURI, "/") {
+		bw.WriteString(r.RequestURI)
+	} else {
+		bw.WriteString(r.URL.RequestURI())
+	}
+	bw.WriteString(" HTTP/1.1\r\nHost: ")
+	if r.Host != "" {
+		bw.WriteString(r.Host)
+	} else {
+		bw.WriteString(addr)
+	}
+	bw.WriteString("\r\n")
+	eachOutbound(r, requestID, wireWriter{bw})
+	switch r.Method {
+	case http.MethodPost, http.MethodPut, http.MethodPatch:
+		bw.WriteString("Content-Length: 0\r\n")
+	}
+	_, err := bw.WriteString("\r\n")
+	return err
+}
+
+// reuseCheckAfter is how long a connection may sit idle before it is
+// checked, when taken from the pool, for a close or bytes the backend sent
+// meanwhile: backends with short keep-alive timeouts (gunicorn's is 2 s)
+// close connections that cutover still holds.
+const reuseCheckAfter = 250 * time.Millisecond
+
+// get returns an idle connection, or dials one.
+func (h *h1) get(ctx context.Context) (*h1conn, bool, error) {
+	for {
+		select {
+		case pc := <-h.idle:
+			idle := time.Since(pc.lastUsed)
+			if idle > h.idleTimeout || idle > reuseCheckAfter && !quiet(pc.c) {
+				pc.c.Close()
+				continue
+			}
+			return pc, true, nil
+		default:
+		}
+		c, err := h.dial(ctx, "tcp", "")
+		if err != nil {
+			return nil, false, err
+		}
+		if h.discard.Load() {
+			h.discard.Store(false)
+		}
+		return newH1Conn(c), false, nil
+	}
+}
+
+// quiet reports whether the idle connection c has nothing to read: the
+// backend has neither closed it nor sent anything. It peeks without
+// blocking; a connection it cannot peek at counts as quiet.
+func quiet(c net.Conn) bool {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return true
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return true
+	}
+	var buf [1]byte
+	var rerr error
+	n := -1
+	if err := rc.Read(func(fd uintptr) bool {
+		n, _, rerr = syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		return true
+	}); err != nil {
+		return false
+	}
+	return n < 0 && (rerr == syscall.EAGAIN || rerr == syscall.EWOULDBLOCK)
+}
+
+// put returns a connection whose response was read to its end.
+func (h *h1) put(pc *h1conn) {
+	if h.closed.Load() || h.discard.Load() || pc.br.Buffered() > 0 {
+		// Bytes after the response: the connection is out of step.
+		pc.c.Close()
+		return
+	}
+	pc.lastUsed = time.Now()
+	select {
+	case h.idle <- pc:
+	default:
+		pc.c.Close()
+	}
+}
+
+// closeIdle closes the idle connections; those in use close when their
+// response ends if the backend was removed (see close).
+func (h *h1) closeIdle() {
+	h.discard.Store(true)
+	for {
+		select {
+		case pc := <-h.idle:
+			pc.c.Close()
+		default:
+			return
+		}
+	}
+}
+
+// sweep closes idle connections older than the idle timeout.
+func (h *h1) sweep() {
+	for range len(h.idle) {
+		select {
+		case pc := <-h.idle:
+			if time.Since(pc.lastUsed) > h.idleTimeout {
+				pc.c.Close()
+				continue
+			}
+			select {
+			case h.idle <- pc:
+			default:
+				pc.c.Close()
+			}
+		default:
+			return
+		}
+	}
+}
+
+// close stops keeping connections: the backend is gone.
+func (h *h1) close() {
+	h.closed.Store(true)
+	h.closeIdle()
+}
+
+// aLongTimeAgo is a deadline in the past: it interrupts a blocked read.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// wireRequest writes a request to a backend connection.
+type wireRequest interface {
+	writeTo(bw *bufio.Writer) error
+}
+
+// stdRequest is a request that net/http writes (Request.Write).
+type stdRequest http.Request
+
+func (r *stdRequest) writeTo(bw *bufio.Writer) error { return (*http.Request)(r).Write(bw) }
+
+// RoundTrip sends r on an idle or new connection.
+func (h *h1) RoundTrip(r *http.Request) (*http.Response, error) {
+	return h.do(r, (*stdRequest)(r))
+}
+
+// do writes a request with w and reads the response to r (whose
+// context and method count). A reused connection that turns out to be
+// closed by the backend before any byte of the answer is retried once on
+// a new one, for an idempotent request, as net/http does.
+func (h *h1) do(r *http.Request, w wireRequest) (*http.Response, error) {
+	for try := 0; ; try++ {
+		pc, reused, err := h.get(r.Context())
+		if err != nil {
+			return nil, err
+		}
+		res, err := h.exchange(pc, r, w)
+		if err == nil {
+			return res, nil
+		}
+		pc.c.Close()
+		if !reused || try > 0 || r.Context().Err() != nil || !staleConn(err) || !idempotent(r.Method) {
+			return nil, err
+		}
+	}
+}
+
+// exchange writes a request and reads the response headers.
+func (h *h1) exchange(pc *h1conn, r *http.Request, w wireRequest) (*http.Response, error) {
+	stop := context.AfterFunc(r.Context(), func() { _ = pc.c.SetDeadline(aLongTimeAgo) })
+	if err := w.writeTo(pc.bw); err != nil {
+		stop()
+		return nil, err
+	}
+	if err := pc.bw.Flush(); err != nil {
+		stop()
+		return nil, err
+	}
+	if h.headerTimeout > 0 {
+		_ = pc.c.SetReadDeadline(time.Now().Add(h.headerTimeout))
+	}
+	pc.limit = maxResponseHeaderBytes
+	res, err := readFinalResponse(pc.br, r)
+	pc.limit = math.MaxInt64
+	if err != nil {
+		stop()
+		if ne, ok := err.(net.Error); ok && ne.Timeout() && r.Context().Err() == nil {
+			return nil, errHeaderTimeout
+		}
+		return nil, err
+	}
+	if h.headerTimeout > 0 {
+		_ = pc.c.SetReadDeadline(time.Time{})
+	}
+	res.Body = &h1body{rc: res.Body, pc: pc, h: h, keep: !res.Close, stop: stop}
+	return res, nil
+}
+
+// readFinalResponse reads a response, skipping informational ones (103
+// Early Hints) but for 101.
+func readFinalResponse(br *bufio.Reader, r *http.Request) (*http.Response, error) {
+	for {
+		res, err := http.ReadResponse(br, r)
+		if err != nil {
+			return nil, err
+		}
+		if res.StatusCode >= 200 || res.StatusCode == http.StatusSwitchingProtocols {
+			return res, nil
+		}
+	}
+}
+
+// errHeaderTimeout is the fast path's response-header timeout.
+var errHeaderTimeout = timeoutError("timeout awaiting response headers")
+
+type timeoutError string
+
+func (e timeoutError) Error() string { return string(e) }
+func (e timeoutError) Timeout() bool { return true }
+func (e timeoutError) Temporary() bool {
+	return true
+}
+
+// staleConn reports whether err says that a reused connection was closed
+// by the backend before it answered: nothing of the answer was read.
+func staleConn(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// h1body is a response body that gives its connection back to the pool
+// when it was read to its end, and closes it otherwise.
+type h1body struct {
+	rc   io.ReadCloser
+	pc   *h1conn
+	h    *h1
+	keep bool
+	stop func() bool
+	eof  bool
+	done bool
+}
+
+func (b *h1body) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if err == io.EOF {
+		b.eof = true
+	}
+	return n, err
+}
+
+func (b *h1body) Close() error {
+	if b.done {
+		return nil
+	}
+	b.done = true
+	canceled := !b.stop()
+	if b.eof && b.keep && !canceled {
+		b.h.put(b.pc)
+		return nil
+	}
+	return b.pc.c.Close()
+}
+
+// dualTransport sends what the fast path can carry through it, the rest
+// through net/http's Transport.
+type dualTransport struct {
+	fast *h1
+	slow *http.Transport
+}
+
+func (d dualTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if d.fast.eligible(r) {
+		return d.fast.RoundTrip(r)
+	}
+	return d.slow.RoundTrip(r)
+}

@@ -1,0 +1,551 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cutoverproxy/cutover/discovery"
+)
+
+// rawBackend is a TCP server whose connections are served by a function
+// of the test, for answers net/http's server would not give.
+type rawBackend struct {
+	ln       net.Listener
+	accepted atomic.Int64
+	mu       sync.Mutex
+	conns    []net.Conn
+}
+
+// newRawBackend serves each connection with serve, given its number
+// (from 1); the connection is closed when serve returns.
+func newRawBackend(t testing.TB, serve func(c net.Conn, br *bufio.Reader, n int)) *rawBackend {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb := &rawBackend{ln: ln}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			n := int(rb.accepted.Add(1))
+			rb.mu.Lock()
+			rb.conns = append(rb.conns, c)
+			rb.mu.Unlock()
+			wg.Go(func() {
+				defer c.Close()
+				serve(c, bufio.NewReader(c), n)
+			})
+		}
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		rb.mu.Lock()
+		for _, c := range rb.conns {
+			c.Close()
+		}
+		rb.mu.Unlock()
+		wg.Wait()
+	})
+	return rb
+}
+
+func (rb *rawBackend) addr() string { return rb.ln.Addr().String() }
+
+// answerEach reads requests on c and writes response to each, until the
+// client closes c.
+func answerEach(response string) func(c net.Conn, br *bufio.Reader, n int) {
+	return func(c net.Conn, br *bufio.Reader, _ int) {
+		for {
+			if _, err := http.ReadRequest(br); err != nil {
+				return
+			}
+			if _, err := io.WriteString(c, response); err != nil {
+				return
+			}
+		}
+	}
+}
+
+// newTestH1 is the fast path of one backend at addr, dialled as the proxy
+// dials.
+func newTestH1(addr string, headerTimeout time.Duration) *h1 {
+	tr := transport{dialTimeout: time.Second}
+	return newH1(tr.dialer(context.Background(), addr), 4, 4*time.Second, headerTimeout)
+}
+
+// fetch sends a GET (or method) through h and reads the whole answer.
+func fetch(t testing.TB, h *h1, method, addr string) (*http.Response, string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+addr+"/x", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := h.RoundTrip(req)
+	if err != nil {
+		return nil, "", err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	return res, string(b), err
+}
+
+const okResponse = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+func TestH1ReusesItsConnection(t *testing.T) {
+	rb := newRawBackend(t, answerEach(okResponse))
+	h := newTestH1(rb.addr(), 0)
+	defer h.close()
+	for i := range 20 {
+		if _, body, err := fetch(t, h, "GET", rb.addr()); err != nil || body != "ok" {
+			t.Fatalf("request %d: %q, %v", i, body, err)
+		}
+	}
+	if n := rb.accepted.Load(); n != 1 {
+		t.Errorf("20 sequential requests used %d connections, want 1", n)
+	}
+}
+
+func TestH1ThroughTheProxyReusesConnections(t *testing.T) {
+	var conns atomic.Int64
+	be := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	be.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	be.Start()
+	defer be.Close()
+	h := newHarness(t, Config{})
+	h.p.Update(snapshot(service("app", endpoint("a", be))))
+	for i := range 20 {
+		if res, body := h.get("/x"); res.StatusCode != 200 || body != "ok" {
+			t.Fatalf("request %d: %s %q", i, res.Status, body)
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("20 sequential requests through the proxy used %d backend connections, want 1", n)
+	}
+	if h.p.Table().services[0].backends[0].fast == nil {
+		t.Error("a plain-HTTP backend has no fast path")
+	}
+}
+
+// A backend that closes each connection after its response (without
+// saying so): the next GET finds the pooled connection dead and is sent
+// again on a new one.
+func TestH1RetriesAStaleConnection(t *testing.T) {
+	rb := newRawBackend(t, func(c net.Conn, br *bufio.Reader, _ int) {
+		if _, err := http.ReadRequest(br); err == nil {
+			io.WriteString(c, okResponse)
+		}
+	})
+	h := newTestH1(rb.addr(), 0)
+	defer h.close()
+	for i := range 3 {
+		if _, body, err := fetch(t, h, "GET", rb.addr()); err != nil || body != "ok" {
+			t.Fatalf("GET %d: %q, %v", i, body, err)
+		}
+	}
+	if n := rb.accepted.Load(); n != 3 {
+		t.Errorf("3 GETs made %d connections, want 3", n)
+	}
+}
+
+// A connection idle for longer than reuseCheckAfter is checked before it
+// is used: one the backend closed meanwhile is not used even for a POST,
+// which could not be sent again.
+func TestH1ChecksAnIdleConnectionBeforeUse(t *testing.T) {
+	rb := newRawBackend(t, func(c net.Conn, br *bufio.Reader, _ int) {
+		if _, err := http.ReadRequest(br); err == nil {
+			io.WriteString(c, okResponse)
+		}
+	})
+	h := newTestH1(rb.addr(), 0)
+	defer h.close()
+	if _, _, err := fetch(t, h, "GET", rb.addr()); err != nil {
+		t.Fatal(err)
+	}
+	if len(h.idle) != 1 {
+		t.Fatalf("%d idle connections after a GET, want 1", len(h.idle))
+	}
+	time.Sleep(reuseCheckAfter + 50*time.Millisecond)
+	if _, body, err := fetch(t, h, "POST", rb.addr()); err != nil || body != "ok" {
+		t.Fatalf("POST after the backend closed the idle connection: %q, %v", body, err)
+	}
+	if n := rb.accepted.Load(); n != 2 {
+		t.Errorf("%d connections, want 2", n)
+	}
+}
+
+func TestQuiet(t *testing.T) {
+	a, b := tcpPair(t)
+	if !quiet(a) {
+		t.Error("an open connection with nothing to read is not quiet")
+	}
+	b.Write([]byte("x"))
+	waitFor(t, func() bool { return !quiet(a) }, "a connection with unread bytes is quiet")
+	a2, b2 := tcpPair(t)
+	b2.Close()
+	waitFor(t, func() bool { return !quiet(a2) }, "a connection the peer closed is quiet")
+	c1, c2 := net.Pipe()
+	defer c1.Close()
+	defer c2.Close()
+	if !quiet(c1) {
+		t.Error("a connection without a file descriptor is not quiet")
+	}
+}
+
+func tcpPair(t testing.TB) (net.Conn, net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	a, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close(); b.Close() })
+	return a, b
+}
+
+func waitFor(t testing.TB, cond func() bool, msg string) {
+	t.Helper()
+	deadline := time.Now().Add(testTimeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal(msg)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Bytes after a response (an answer to no request) put the connection
+// out of step: it is closed, not pooled.
+func TestH1DropsAConnectionWithBytesAfterTheResponse(t *testing.T) {
+	rb := newRawBackend(t, answerEach(okResponse+"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nextra"))
+	h := newTestH1(rb.addr(), 0)
+	defer h.close()
+	for i := range 2 {
+		if _, body, err := fetch(t, h, "GET", rb.addr()); err != nil || body != "ok" {
+			t.Fatalf("GET %d: %q, %v", i, body, err)
+		}
+	}
+	if n := rb.accepted.Load(); n != 2 {
+		t.Errorf("%d connections, want 2: the first had bytes after its response", n)
+	}
+}
+
+// closeIdle (the backend drains) closes the idle connections and the one
+// whose response is in flight when it ends; a later dial pools again.
+func TestH1CloseIdleDiscardsUntilTheNextDial(t *testing.T) {
+	release := make(chan struct{})
+	rb := newRawBackend(t, func(c net.Conn, br *bufio.Reader, n int) {
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			if req.URL.Path == "/slow" {
+				<-release
+			}
+			io.WriteString(c, okResponse)
+		}
+	})
+	h := newTestH1(rb.addr(), 0)
+	defer h.close()
+	if _, _, err := fetch(t, h, "GET", rb.addr()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	slow, _ := http.NewRequestWithContext(ctx, "GET", "http://"+rb.addr()+"/slow", nil)
+	done := make(chan error, 1)
+	go func() {
+		res, err := h.RoundTrip(slow) // takes the idle connection
+		if err == nil {
+			_, err = io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+		}
+		done <- err
+	}()
+	waitFor(t, func() bool { return len(h.idle) == 0 }, "the slow request did not take the idle connection")
+	h.closeIdle()
+	close(release)
+	if err := recv(t, done); err != nil {
+		t.Fatalf("the slow request: %v", err)
+	}
+	if len(h.idle) != 0 {
+		t.Errorf("%d idle connections after a response that ended during a drain, want 0", len(h.idle))
+	}
+	if _, _, err := fetch(t, h, "GET", rb.addr()); err != nil {
+		t.Fatal(err)
+	}
+	if len(h.idle) != 1 {
+		t.Errorf("%d idle connections after a new dial, want 1", len(h.idle))
+	}
+	if n := rb.accepted.Load(); n != 2 {
+		t.Errorf("%d connections, want 2", n)
+	}
+}
+
+// silentBackend reads requests and never answers.
+func silentBackend(t testing.TB) *rawBackend {
+	stop := make(chan struct{})
+	t.Cleanup(func() { close(stop) })
+	return newRawBackend(t, func(c net.Conn, br *bufio.Reader, _ int) {
+		go func() { <-stop; c.Close() }()
+		io.Copy(io.Discard, br)
+	})
+}
+
+func TestH1ResponseHeaderTimeout(t *testing.T) {
+	rb := silentBackend(t)
+	h := newTestH1(rb.addr(), 100*time.Millisecond)
+	defer h.close()
+	began := time.Now()
+	_, _, err := fetch(t, h, "GET", rb.addr())
+	if !errors.Is(err, errHeaderTimeout) {
+		t.Fatalf("err = %v, want %v", err, errHeaderTimeout)
+	}
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Errorf("%v is not a net.Error timeout", err)
+	}
+	if d := time.Since(began); d > 5*time.Second {
+		t.Errorf("the 100 ms header timeout took %v", d)
+	}
+}
+
+func TestH1ClientCancelEndsTheWait(t *testing.T) {
+	rb := silentBackend(t)
+	h := newTestH1(rb.addr(), 0)
+	defer h.close()
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+rb.addr()+"/", nil)
+	began := time.Now()
+	_, err := h.RoundTrip(req)
+	if err == nil || errors.Is(err, errHeaderTimeout) {
+		t.Fatalf("err = %v, want the cancelled request's error", err)
+	}
+	if d := time.Since(began); d > 5*time.Second {
+		t.Errorf("a request cancelled after 100 ms returned after %v", d)
+	}
+	if len(h.idle) != 0 {
+		t.Error("the cancelled request's connection was pooled")
+	}
+}
+
+// The fast path reads backend responses as strictly as net/http's
+// Transport: for each raw answer, both give the same error or the same
+// status, body and trailers.
+func TestH1ParsesResponsesLikeTheTransport(t *testing.T) {
+	big := strings.Repeat("a", 2<<20)
+	tests := []struct {
+		name     string
+		response string
+		wantErr  bool // of the round trip or of reading the body
+	}{
+		{"content length", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", false},
+		{"chunked with a trailer", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-T\r\n\r\n5\r\nhello\r\n0\r\nX-T: v\r\n\r\n", false},
+		{"content length and chunked", "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", false},
+		{"conflicting content lengths", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!", true},
+		{"negative content length", "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\nhello", true},
+		{"content length not a number", "HTTP/1.1 200 OK\r\nContent-Length: 5x\r\n\r\nhello", true},
+		{"unknown transfer coding", "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", true},
+		{"NUL in a header value", "HTTP/1.1 200 OK\r\nX-A: a\x00b\r\nContent-Length: 0\r\n\r\n", true},
+		{"header line without a colon", "HTTP/1.1 200 OK\r\nX-A a\r\nContent-Length: 0\r\n\r\n", true},
+		{"space before the colon (both accept it in a response)", "HTTP/1.1 200 OK\r\nX-A : a\r\nContent-Length: 0\r\n\r\n", false},
+		{"bad chunk size", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n", true},
+		{"truncated body", "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello", true},
+		{"bad status line", "HTTP/1.1 abc OK\r\nContent-Length: 0\r\n\r\n", true},
+		{"not HTTP", "SSH-2.0-OpenSSH\r\n\r\n", true},
+		{"early hints first", "HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", false},
+		{"HTTP/1.0, body until close", "HTTP/1.0 200 OK\r\n\r\nuntil close", false},
+		{"204 with a body ignored", "HTTP/1.1 204 No Content\r\n\r\n", false},
+		{"head over 1 MiB", "HTTP/1.1 200 OK\r\nX-Big: " + big + "\r\nContent-Length: 0\r\n\r\n", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// Each connection gets the response, then is closed.
+			rb := newRawBackend(t, func(c net.Conn, br *bufio.Reader, _ int) {
+				if _, err := http.ReadRequest(br); err == nil {
+					io.WriteString(c, tt.response)
+				}
+			})
+			h := newTestH1(rb.addr(), 0)
+			defer h.close()
+			tr := transport{protocol: discovery.HTTP, dialTimeout: time.Second, maxIdlePerHost: 1, idleTimeout: time.Second}
+			slow, closeIdle := tr.roundTripper(context.Background(), rb.addr())
+			slow = slow.(dualTransport).slow
+			defer closeIdle()
+
+			fast := outcomeOf(t, h, rb.addr())
+			std := outcomeOf(t, slow, rb.addr())
+			if (fast.err != "") != tt.wantErr {
+				t.Errorf("fast path: %+v, want an error: %v", fast, tt.wantErr)
+			}
+			if (std.err != "") != tt.wantErr {
+				t.Errorf("net/http: %+v, want an error: %v", std, tt.wantErr)
+			}
+			fast.err, std.err = "", "" // the messages differ in wording
+			if !reflect.DeepEqual(fast, std) {
+				t.Errorf("fast path %+v, net/http %+v", fast, std)
+			}
+		})
+	}
+}
+
+// outcome is what a client sees of a response.
+type outcome struct {
+	err     string
+	status  int
+	body    string
+	trailer http.Header
+}
+
+func outcomeOf(t testing.TB, rt http.RoundTripper, addr string) outcome {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+addr+"/", nil)
+	res, err := rt.RoundTrip(req)
+	if err != nil {
+		return outcome{err: err.Error()}
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	o := outcome{status: res.StatusCode, body: string(b), trailer: res.Trailer}
+	if err != nil {
+		o.err = err.Error()
+	}
+	return o
+}
+
+// The request the fast path writes is the one net/http's Transport would
+// send for the same client request: same request line, Host, headers and
+// length.
+func TestH1WritesTheRequestTheTransportWould(t *testing.T) {
+	const backend = "10.0.0.1:8080"
+	tests := []struct{ name, raw string }{
+		{"plain", "GET /x HTTP/1.1\r\nHost: app.test\r\nUser-Agent: curl/8\r\nAccept: */*\r\n\r\n"},
+		{"query and escapes", "GET /a%2Fb/c%20d?x=1&y=%20&z HTTP/1.1\r\nHost: app.test\r\n\r\n"},
+		{"no user agent", "GET / HTTP/1.1\r\nHost: app.test\r\n\r\n"},
+		{"HTTP/1.0 without Host", "GET /old HTTP/1.0\r\n\r\n"},
+		{"absolute form", "GET http://app.test/abs?q=1 HTTP/1.1\r\nHost: app.test\r\n\r\n"},
+		{"asterisk", "OPTIONS * HTTP/1.1\r\nHost: app.test\r\n\r\n"},
+		{"DELETE", "DELETE /item/1 HTTP/1.1\r\nHost: app.test\r\n\r\n"},
+		{"POST, empty", "POST /form HTTP/1.1\r\nHost: app.test\r\nContent-Length: 0\r\n\r\n"},
+		{"HEAD", "HEAD /x HTTP/1.1\r\nHost: app.test\r\n\r\n"},
+		{"hop-by-hop", "GET / HTTP/1.1\r\nHost: app.test\r\nConnection: keep-alive, X-Secret\r\nX-Secret: 1\r\nKeep-Alive: 5\r\nProxy-Authorization: Basic eA==\r\nTe: trailers, deflate\r\n\r\n"},
+		{"spoofed forwarding headers", "GET / HTTP/1.1\r\nHost: app.test\r\nX-Forwarded-For: 198.51.100.1\r\nX-Forwarded-For: 198.51.100.2\r\nForwarded: for=1.2.3.4\r\nX-Real-Ip: 1.2.3.4\r\nX-Forwarded-Proto: https\r\nX-Request-Id: mine\r\n\r\n"},
+		{"repeated header", "GET / HTTP/1.1\r\nHost: app.test\r\nAccept: a\r\nAccept: b\r\nCookie: a=1\r\nCookie: b=2\r\n\r\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := http.ReadRequest(bufio.NewReader(strings.NewReader(tt.raw)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.RemoteAddr = "192.0.2.7:50000"
+			if !fastEligible(r) {
+				t.Fatal("not eligible for the fast path")
+			}
+			var fast bytes.Buffer
+			bw := bufio.NewWriter(&fast)
+			if err := writeRequest(bw, r, backend, "req-1"); err != nil {
+				t.Fatal(err)
+			}
+			bw.Flush()
+			out, err := (*Proxy)(nil).outbound(&exchange{r: r, id: "req-1"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out.URL.Host = backend
+			var std bytes.Buffer
+			if err := out.Write(&std); err != nil {
+				t.Fatal(err)
+			}
+			f, s := parseHead(t, fast.String()), parseHead(t, std.String())
+			if !reflect.DeepEqual(f, s) {
+				t.Errorf("fast path wrote\n%s\nnet/http writes\n%s", fast.String(), std.String())
+			}
+			if f.header["X-Request-Id"][0] != "req-1" || f.header["X-Real-Ip"][0] != "192.0.2.7" {
+				t.Errorf("fast path headers %v lack the proxy's", f.header)
+			}
+		})
+	}
+}
+
+// head is what a backend reads of a request.
+type head struct {
+	method, uri, host, proto string
+	contentLength            int64
+	header                   http.Header
+}
+
+func parseHead(t testing.TB, raw string) head {
+	t.Helper()
+	r, err := http.ReadRequest(bufio.NewReader(strings.NewReader(raw)))
+	if err != nil {
+		t.Fatalf("%v in\n%s", err, raw)
+	}
+	if n, _ := io.Copy(io.Discard, r.Body); n != 0 {
+		t.Errorf("%d bytes of body in\n%s", n, raw)
+	}
+	return head{r.Method, r.RequestURI, r.Host, r.Proto, r.ContentLength, r.Header}
+}
+
+// fastEligible keeps requests with a body, an upgrade or Expect, and
+// HTTP/2 requests, on net/http's Transport.
+func TestFastEligible(t *testing.T) {
+	tests := []struct {
+		raw  string
+		want bool
+	}{
+		{"GET / HTTP/1.1\r\nHost: a\r\n\r\n", true},
+		{"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", true},
+		{"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi", false},
+		{"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", false},
+		{"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n", false},
+		{"PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 0\r\n\r\n", false},
+	}
+	for _, tt := range tests {
+		r, err := http.ReadRequest(bufio.NewReader(strings.NewReader(tt.raw)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fastEligible(r); got != tt.want {
+			t.Errorf("fastEligible(%q) = %v, want %v", tt.raw, got, tt.want)
+		}
+	}
+	h2 := &http.Request{Method: "GET", ProtoMajor: 2, Header: http.Header{}, Body: http.NoBody}
+	if fastEligible(h2) {
+		t.Error("an HTTP/2 request is eligible")
+	}
+}
