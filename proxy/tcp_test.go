@@ -1,12 +1,14 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"net"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -410,5 +412,51 @@ func TestTCPServiceWithoutListenIsWarnedOnce(t *testing.T) {
 	// A TCP service has no HTTP route.
 	if res, _ := h.get("/"); res.StatusCode != 404 {
 		t.Errorf("HTTP request to a TCP service's route: %d, want 404", res.StatusCode)
+	}
+}
+
+// copyCounted moves small writes through its buffer and switches to splice
+// once a read fills the buffer; either way every byte arrives, in order,
+// and is counted.
+func TestCopyCountedSmallThenBulk(t *testing.T) {
+	src, srcPeer := tcpPair(t)
+	dst, dstPeer := tcpPair(t)
+	want := make([]byte, 0, 3<<20)
+	for i := range 20 { // small messages, each read on its own
+		msg := bytes.Repeat([]byte{byte('a' + i)}, 100)
+		want = append(want, msg...)
+	}
+	bulk := make([]byte, 3<<20)
+	for i := range bulk {
+		bulk[i] = byte(i * 7)
+	}
+	want = append(want, bulk...)
+	go func() {
+		for i := range 20 {
+			srcPeer.Write(want[i*100 : (i+1)*100])
+			time.Sleep(time.Millisecond)
+		}
+		srcPeer.Write(bulk)
+		srcPeer.Close()
+	}()
+	var n atomic.Uint64
+	done := make(chan error, 1)
+	go func() {
+		err := copyCounted(dst, src, &n)
+		dst.Close()
+		done <- err
+	}()
+	got, err := io.ReadAll(dstPeer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := recv(t, done); err != nil {
+		t.Errorf("copyCounted: %v", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("got %d bytes, want %d, equal: false", len(got), len(want))
+	}
+	if n.Load() != uint64(len(want)) {
+		t.Errorf("counted %d bytes, want %d", n.Load(), len(want))
 	}
 }

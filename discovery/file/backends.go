@@ -24,13 +24,13 @@ func (p *parser) backends(key, service string, n *yaml.Node, line int) []discove
 	var eps []discovery.Endpoint
 	first := map[string]int{} // address → line
 	for i, item := range n.Content {
-		ikey := fmt.Sprintf("%s[%d]", key, i)
+		ikey := itemKey{key, i}
 		ep, ok := p.backend(ikey, item)
 		if !ok {
 			continue
 		}
 		if l, dup := first[ep.Address]; dup {
-			p.fail(item.Line, ikey, "address %s is listed twice (first at line %d)", ep.Address, l)
+			p.fail(item.Line, ikey.String(), "address %s is listed twice (first at line %d)", ep.Address, l)
 			continue
 		}
 		first[ep.Address] = item.Line
@@ -40,18 +40,28 @@ func (p *parser) backends(key, service string, n *yaml.Node, line int) []discove
 	return eps
 }
 
+// itemKey is the dotted key of a list item, e.g. services.web.backends[2],
+// formatted only for a problem.
+type itemKey struct {
+	list string
+	i    int
+}
+
+func (k itemKey) String() string { return k.list + "[" + strconv.Itoa(k.i) + "]" }
+
 // backend parses one item of a backends list: "host:port" or
 // {address: host:port, weight: N}.
-func (p *parser) backend(key string, item *yaml.Node) (discovery.Endpoint, bool) {
+func (p *parser) backend(ik itemKey, item *yaml.Node) (discovery.Endpoint, bool) {
 	n := deref(item)
 	if n.Kind == yaml.ScalarNode && !isNull(n) {
 		addr, err := parseAddress(n.Value)
 		if err != nil {
-			p.fail(item.Line, key, "%v", err)
+			p.fail(item.Line, ik.String(), "%v", err)
 			return discovery.Endpoint{}, false
 		}
 		return discovery.Endpoint{Address: addr, Weight: 1}, true
 	}
+	key := ik.String()
 	if n.Kind != yaml.MappingNode {
 		p.fail(item.Line, key, "want host:port or {address: host:port, weight: N}")
 		return discovery.Endpoint{}, false
@@ -101,7 +111,10 @@ func parseAddress(s string) (string, error) {
 	if err != nil || n < 1 || n > 65535 {
 		return "", fmt.Errorf("%q: want a port from 1 to 65535", s)
 	}
-	return net.JoinHostPort(host, strconv.Itoa(n)), nil
+	if canonical := strconv.Itoa(n); canonical != port || strings.Contains(host, ":") || s[0] == '[' {
+		return net.JoinHostPort(host, canonical), nil
+	}
+	return s, nil
 }
 
 func parseWeight(s string) (int, error) {

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 
 	"go.yaml.in/yaml/v3"
 
@@ -145,10 +146,7 @@ func (p *parser) hostList(key string, seq *yaml.Node) (string, bool) {
 // the container-only ones and unknown ones. Malformed routes.* keys are
 // left to ParseKeys, which explains the routes.NAME.KEY form.
 func (p *parser) fileKeys(f *flat, svc string) {
-	known := map[string]bool{}
-	for _, k := range discovery.KnownKeys() {
-		known[k] = true
-	}
+	known := knownKeys()
 	for _, key := range slices.Sorted(maps.Keys(f.keys)) {
 		k := routeKey(key)
 		msg, bad := notForFiles[k]
@@ -168,6 +166,15 @@ func (p *parser) fileKeys(f *flat, svc string) {
 		delete(f.keys, key)
 	}
 }
+
+// knownKeys is the set of discovery.KnownKeys, made once.
+var knownKeys = sync.OnceValue(func() map[string]bool {
+	known := map[string]bool{}
+	for _, k := range discovery.KnownKeys() {
+		known[k] = true
+	}
+	return known
+})
 
 // routeKey returns the key of a route: KEY for routes.NAME.KEY, else key.
 func routeKey(key string) string {
