@@ -8,6 +8,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -80,10 +81,13 @@ func (h *h1) eligible(r *http.Request) bool {
 }
 
 // fastEligible reports whether the fast path can carry the client's
-// request r as it is: no body, no upgrade, no 100-continue.
+// request r as it is: HTTP/1.x, a request-target in origin form (or "*"),
+// so that Host is the client's Host header, which net/http's server
+// checked; no body, no upgrade, no 100-continue.
 func fastEligible(r *http.Request) bool {
 	return (r.Body == nil || r.Body == http.NoBody) && r.Header["Upgrade"] == nil && r.Header["Expect"] == nil &&
-		len(r.TransferEncoding) == 0 && r.ProtoMajor == 1
+		len(r.TransferEncoding) == 0 && r.ProtoMajor == 1 &&
+		(strings.HasPrefix(r.RequestURI, "/") || r.RequestURI == "*")
 }
 
 // wireWriter writes outbound headers to the backend connection.
@@ -105,20 +109,23 @@ func (w wireWriter) add1(k, v string) {
 	w.bw.WriteString("\r\n")
 }
 
-// writeRequest writes the client's request r, which has no body, to the
-// backend at addr: the request line (the client's own request-target when
-// it is in origin form), Host (addr for an HTTP/1.0 client that sent
-// none), the outbound headers (eachOutbound) and, as net/http's
+// writeRequest writes the client's request r, which has no body and an
+// origin-form target (fastEligible), to the backend at addr: the request
+// line, Host (addr for an HTTP/1.0 client that sent none), the outbound headers (eachOutbound) and, as net/http's
 // Request.Write does for a request without a body, "Content-Length: 0"
 // for POST, PUT and PATCH. Header keys and values were
 // validated by net/http when it read r.
 func writeRequest(bw *bufio.Writer, r *http.Request, addr, requestID string) error {
 	bw.WriteString(r.Method)
 	bw.WriteByte(' ')
-	if strings.HasPrefix(r.RequestURI, "/") {
-		bw.WriteString(r.RequestURI)
-	} else {
-		bw.WriteString(r.URL.RequestURI())
+	// As outbound builds it for the Transport: the path escaped again
+	// (a client's raw \, quotes or bytes above 0x7f go out
+	// percent-encoded), then the query.
+	u := url.URL{Path: r.URL.Path, RawPath: r.URL.RawPath}
+	bw.WriteString(u.EscapedPath())
+	if r.URL.RawQuery != "" {
+		bw.WriteByte('?')
+		bw.WriteString(r.URL.RawQuery)
 	}
 	bw.WriteString(" HTTP/1.1\r\nHost: ")
 	if r.Host != "" {
@@ -136,34 +143,34 @@ func writeRequest(bw *bufio.Writer, r *http.Request, addr, requestID string) err
 	return err
 }
 
-// reuseCheckAfter is how long a connection may sit idle before it is
-// checked, when taken from the pool, for a close or bytes the backend sent
-// meanwhile: backends with short keep-alive timeouts (gunicorn's is 2 s)
-// close connections that cutover still holds.
-const reuseCheckAfter = 250 * time.Millisecond
-
-// get returns an idle connection, or dials one.
-func (h *h1) get(ctx context.Context) (*h1conn, bool, error) {
-	for {
+// get returns an idle connection, or dials one; fresh skips the idle
+// ones. An idle connection is checked for a close, or bytes the backend
+// sent meanwhile (an answer to no request), before it is used: backends
+// close idle connections on their own keep-alive timeouts, and a stray
+// answer would be read as the next request's.
+func (h *h1) get(ctx context.Context, fresh bool) (*h1conn, bool, error) {
+	for !fresh {
+		var pc *h1conn
 		select {
-		case pc := <-h.idle:
-			idle := time.Since(pc.lastUsed)
-			if idle > h.idleTimeout || idle > reuseCheckAfter && !quiet(pc.c) {
-				pc.c.Close()
-				continue
-			}
-			return pc, true, nil
+		case pc = <-h.idle:
 		default:
 		}
-		c, err := h.dial(ctx, "tcp", "")
-		if err != nil {
-			return nil, false, err
+		if pc == nil {
+			break
 		}
-		if h.discard.Load() {
-			h.discard.Store(false)
+		if time.Since(pc.lastUsed) <= h.idleTimeout && quiet(pc.c) {
+			return pc, true, nil
 		}
-		return newH1Conn(c), false, nil
+		pc.c.Close()
 	}
+	c, err := h.dial(ctx, "tcp", "")
+	if err != nil {
+		return nil, false, err
+	}
+	if h.discard.Load() {
+		h.discard.Store(false)
+	}
+	return newH1Conn(c), false, nil
 }
 
 // quiet reports whether the idle connection c has nothing to read: the
@@ -200,6 +207,11 @@ func (h *h1) put(pc *h1conn) {
 	pc.lastUsed = time.Now()
 	select {
 	case h.idle <- pc:
+		if h.closed.Load() || h.discard.Load() {
+			// close or closeIdle ran meanwhile, and may have emptied
+			// the pool before pc was in it.
+			h.drainIdle()
+		}
 	default:
 		pc.c.Close()
 	}
@@ -209,6 +221,11 @@ func (h *h1) put(pc *h1conn) {
 // response ends if the backend was removed (see close).
 func (h *h1) closeIdle() {
 	h.discard.Store(true)
+	h.drainIdle()
+}
+
+// drainIdle closes the idle connections.
+func (h *h1) drainIdle() {
 	for {
 		select {
 		case pc := <-h.idle:
@@ -266,10 +283,10 @@ func (h *h1) RoundTrip(r *http.Request) (*http.Response, error) {
 // do writes a request with w and reads the response to r (whose
 // context and method count). A reused connection that turns out to be
 // closed by the backend before any byte of the answer is retried once on
-// a new one, for an idempotent request, as net/http does.
+// a newly dialled one, for an idempotent request, as net/http does.
 func (h *h1) do(r *http.Request, w wireRequest) (*http.Response, error) {
 	for try := 0; ; try++ {
-		pc, reused, err := h.get(r.Context())
+		pc, reused, err := h.get(r.Context(), try > 0)
 		if err != nil {
 			return nil, err
 		}
@@ -296,7 +313,7 @@ func (h *h1) exchange(pc *h1conn, r *http.Request, w wireRequest) (*http.Respons
 		return nil, err
 	}
 	if h.headerTimeout > 0 {
-		_ = pc.c.SetReadDeadline(time.Now().Add(h.headerTimeout))
+		setReadDeadline(r.Context(), pc.c, time.Now().Add(h.headerTimeout))
 	}
 	pc.limit = maxResponseHeaderBytes
 	res, err := readFinalResponse(pc.br, r)
@@ -309,10 +326,20 @@ func (h *h1) exchange(pc *h1conn, r *http.Request, w wireRequest) (*http.Respons
 		return nil, err
 	}
 	if h.headerTimeout > 0 {
-		_ = pc.c.SetReadDeadline(time.Time{})
+		setReadDeadline(r.Context(), pc.c, time.Time{})
 	}
 	res.Body = &h1body{rc: res.Body, pc: pc, h: h, keep: !res.Close, stop: stop}
 	return res, nil
+}
+
+// setReadDeadline sets c's read deadline to t, unless ctx has ended: the
+// deadline in the past that the request's context.AfterFunc set (to stop
+// a blocked read) must not be replaced.
+func setReadDeadline(ctx context.Context, c net.Conn, t time.Time) {
+	_ = c.SetReadDeadline(t)
+	if ctx.Err() != nil {
+		_ = c.SetDeadline(aLongTimeAgo)
+	}
 }
 
 // readFinalResponse reads a response, skipping informational ones (103

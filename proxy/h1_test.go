@@ -170,9 +170,9 @@ func TestH1RetriesAStaleConnection(t *testing.T) {
 	}
 }
 
-// A connection idle for longer than reuseCheckAfter is checked before it
-// is used: one the backend closed meanwhile is not used even for a POST,
-// which could not be sent again.
+// An idle connection is checked before it is used: one the backend closed
+// meanwhile is not used, even 20 ms later and for a POST, which could not
+// be sent again.
 func TestH1ChecksAnIdleConnectionBeforeUse(t *testing.T) {
 	rb := newRawBackend(t, func(c net.Conn, br *bufio.Reader, _ int) {
 		if _, err := http.ReadRequest(br); err == nil {
@@ -187,12 +187,129 @@ func TestH1ChecksAnIdleConnectionBeforeUse(t *testing.T) {
 	if len(h.idle) != 1 {
 		t.Fatalf("%d idle connections after a GET, want 1", len(h.idle))
 	}
-	time.Sleep(reuseCheckAfter + 50*time.Millisecond)
+	time.Sleep(20 * time.Millisecond)
 	if _, body, err := fetch(t, h, "POST", rb.addr()); err != nil || body != "ok" {
 		t.Fatalf("POST after the backend closed the idle connection: %q, %v", body, err)
 	}
 	if n := rb.accepted.Load(); n != 2 {
 		t.Errorf("%d connections, want 2", n)
+	}
+}
+
+// A backend that sends a body after its answer to a HEAD, in a later
+// write: those bytes must not become the next request's response (the
+// next request may be another client's).
+func TestH1StrayBytesAfterAResponseAreNotTheNextResponse(t *testing.T) {
+	rb := newRawBackend(t, func(c net.Conn, br *bufio.Reader, _ int) {
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			if req.Method == "HEAD" {
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 44\r\n\r\n")
+				time.Sleep(20 * time.Millisecond)
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nstray!")
+				continue
+			}
+			io.WriteString(c, okResponse)
+		}
+	})
+	h := newHarness(t, Config{})
+	h.p.Update(snapshot(service("app", addrEndpoint("a", rb.addr()))))
+	if res, _ := h.do(h.request("HEAD", "app.test", "/x", nil)); res.StatusCode != 200 {
+		t.Fatalf("HEAD: %s", res.Status)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if res, body := h.get("/y"); res.StatusCode != 200 || body != "ok" {
+		t.Errorf("GET after the HEAD: %s %q, want 200 \"ok\"", res.Status, body)
+	}
+}
+
+// The backend restarts while two connections are pooled: the retry of a
+// GET dials anew instead of taking the other dead connection.
+func TestH1RetryAfterAStaleConnectionDials(t *testing.T) {
+	kill := make(chan struct{})
+	var both sync.WaitGroup
+	both.Add(2)
+	rb := newRawBackend(t, func(c net.Conn, br *bufio.Reader, n int) {
+		first := n <= 2
+		for {
+			if _, err := http.ReadRequest(br); err != nil {
+				return
+			}
+			if first {
+				// Hold both first requests, so that two connections
+				// end in the pool.
+				both.Done()
+				both.Wait()
+				first = false
+				io.WriteString(c, okResponse)
+				<-kill
+				return // the restart
+			}
+			io.WriteString(c, okResponse)
+		}
+	})
+	h := newTestH1(rb.addr(), 0)
+	defer h.close()
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			if _, _, err := fetch(t, h, "GET", rb.addr()); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if len(h.idle) != 2 {
+		t.Fatalf("%d idle connections, want 2", len(h.idle))
+	}
+	// The backend closes both; the check before reuse may see it or not
+	// (it is a race with the kernel), and a dead connection that passes it
+	// must be retried on a new one, not on the other dead one.
+	close(kill)
+	if _, body, err := fetch(t, h, "GET", rb.addr()); err != nil || body != "ok" {
+		t.Fatalf("GET after the backend restarted: %q, %v", body, err)
+	}
+}
+
+// cancelOnWrite cancels the request while it is written.
+type cancelOnWrite struct {
+	net.Conn
+	cancel func()
+}
+
+func (c *cancelOnWrite) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.cancel()
+	time.Sleep(10 * time.Millisecond) // the context's AfterFunc runs
+	return n, err
+}
+
+// A client that goes away while its request is written ends the wait at
+// once: the response-header deadline set after the write does not replace
+// the cancellation's.
+func TestH1CancelDuringTheWriteIsNotUndoneByTheHeaderTimeout(t *testing.T) {
+	rb := silentBackend(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dial := func(context.Context, string, string) (net.Conn, error) {
+		c, err := net.Dial("tcp", rb.addr())
+		if err != nil {
+			return nil, err
+		}
+		return &cancelOnWrite{Conn: c, cancel: cancel}, nil
+	}
+	h := newH1(dial, 4, 4*time.Second, 10*time.Second)
+	defer h.close()
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+rb.addr()+"/", nil)
+	began := time.Now()
+	if _, err := h.RoundTrip(req); err == nil {
+		t.Fatal("a cancelled request got a response")
+	}
+	if d := time.Since(began); d > 5*time.Second {
+		t.Errorf("a request cancelled while it was written returned after %v (the header timeout is 10 s)", d)
 	}
 }
 
@@ -457,8 +574,10 @@ func TestH1WritesTheRequestTheTransportWould(t *testing.T) {
 		{"query and escapes", "GET /a%2Fb/c%20d?x=1&y=%20&z HTTP/1.1\r\nHost: app.test\r\n\r\n"},
 		{"no user agent", "GET / HTTP/1.1\r\nHost: app.test\r\n\r\n"},
 		{"HTTP/1.0 without Host", "GET /old HTTP/1.0\r\n\r\n"},
-		{"absolute form", "GET http://app.test/abs?q=1 HTTP/1.1\r\nHost: app.test\r\n\r\n"},
 		{"asterisk", "OPTIONS * HTTP/1.1\r\nHost: app.test\r\n\r\n"},
+		{"backslash", "GET /api/..\\admin HTTP/1.1\r\nHost: app.test\r\n\r\n"},
+		{"raw UTF-8 and quotes", "GET /caf\xc3\xa9/a\"b{|}^`?q=\xc3\xa9 HTTP/1.1\r\nHost: app.test\r\n\r\n"},
+		{"encoded slash and letter", "GET /a%2Fb/%41?x=%2F HTTP/1.1\r\nHost: app.test\r\n\r\n"},
 		{"DELETE", "DELETE /item/1 HTTP/1.1\r\nHost: app.test\r\n\r\n"},
 		{"POST, empty", "POST /form HTTP/1.1\r\nHost: app.test\r\nContent-Length: 0\r\n\r\n"},
 		{"HEAD", "HEAD /x HTTP/1.1\r\nHost: app.test\r\n\r\n"},
@@ -521,8 +640,8 @@ func parseHead(t testing.TB, raw string) head {
 	return head{r.Method, r.RequestURI, r.Host, r.Proto, r.ContentLength, r.Header}
 }
 
-// fastEligible keeps requests with a body, an upgrade or Expect, and
-// HTTP/2 requests, on net/http's Transport.
+// fastEligible keeps requests with a body, an upgrade or Expect, with an
+// absolute-form target, and HTTP/2 requests, on net/http's Transport.
 func TestFastEligible(t *testing.T) {
 	tests := []struct {
 		raw  string
@@ -534,6 +653,9 @@ func TestFastEligible(t *testing.T) {
 		{"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", false},
 		{"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n", false},
 		{"PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 0\r\n\r\n", false},
+		{"GET http://a/x HTTP/1.1\r\nHost: a\r\n\r\n", false},
+		{"GET http:admin HTTP/1.1\r\nHost: a\r\n\r\n", false},
+		{"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", true},
 	}
 	for _, tt := range tests {
 		r, err := http.ReadRequest(bufio.NewReader(strings.NewReader(tt.raw)))

@@ -163,10 +163,17 @@ func (b *Backend) failed(reason string, timeout bool) {
 		b.outlier.Declined()
 		return
 	}
+	if old := b.setBits(outEjected, outEjected); old&outEjected != 0 {
+		// Another request's failure ejected it meanwhile (timeouts of
+		// concurrent requests end together): one fault, one ejection.
+		// This signal came after that ejection restarted the count;
+		// start it again, or it would stay at the threshold.
+		b.outlier.Declined()
+		return
+	}
 	b.outlier.Ejected(now, d)
 	b.ejectedForStatus.Store(strings.HasPrefix(reason, "status "))
 	b.stats.Load().ejections.Add(1)
-	b.setBits(outEjected, outEjected)
 	t := time.AfterFunc(d, func() { b.endEjection("ejection time over") })
 	if old := b.ejectTimer.Swap(t); old != nil {
 		old.Stop()
