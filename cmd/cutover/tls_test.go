@@ -17,7 +17,9 @@ import (
 func TestCertSourcesFirstCertificateWins(t *testing.T) {
 	a, b := &tls.Certificate{}, &tls.Certificate{}
 	none := func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return nil, nil }
-	failing := func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return nil, errors.New("acme: no tls-alpn-01 challenge pending") }
+	failing := func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+		return nil, errors.New("acme: no tls-alpn-01 challenge pending")
+	}
 	give := func(c *tls.Certificate) func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 		return func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return c, nil }
 	}
