@@ -19,9 +19,11 @@ import (
 // a request without a body and without an upgrade. It writes the request
 // and reads the response on the caller's goroutine, over a pool of idle
 // connections, where net/http's Transport hands every request to two
-// goroutines of the connection and back. Requests and responses are
-// written and parsed by net/http itself (Request.Write, ReadResponse), so
-// the wire format is as strict as the standard library's. Every other
+// goroutines of the connection and back. Responses are parsed by net/http
+// (ReadResponse) within the Transport's header limit. Requests come either
+// from the handler, written by writeRequest straight from the client's
+// request (tests hold its bytes to Request.Write's), or through
+// dualTransport as outbound requests, written by Request.Write. Every other
 // request (bodies, upgrades, Expect) goes to the Transport.
 type h1 struct {
 	dial          func(ctx context.Context, network, addr string) (net.Conn, error)
