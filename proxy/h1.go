@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // h1 is the HTTP/1.1 client of one plain-HTTP backend for the common case:
@@ -83,21 +85,38 @@ func (h *h1) eligible(r *http.Request) bool {
 }
 
 // fastEligible reports whether the fast path can carry the client's
-// request r as it is: HTTP/1.x, a request-target in origin form (or "*"),
-// so that Host is the client's Host header, which net/http's server
-// checked; no body, no upgrade, no 100-continue.
+// request r as it is: a request-target in origin form (or "*"), no body,
+// no upgrade, no 100-continue, and a Host that needs none of the changes
+// Request.Write makes (an IPv6 zone removed, a non-ASCII name in
+// punycode). Of an HTTP/1 request, Host is the Host header, which
+// net/http's server checked. net/http's HTTP/2 server gives every request
+// a Body: one whose stream ended with its headers has ContentLength 0 and
+// no Content-Length header; its Host is :authority, which the server does
+// not check, so it is checked here.
 func fastEligible(r *http.Request) bool {
-	return (r.Body == nil || r.Body == http.NoBody) && r.Header["Upgrade"] == nil && r.Header["Expect"] == nil &&
-		len(r.TransferEncoding) == 0 && r.ProtoMajor == 1 &&
-		(strings.HasPrefix(r.RequestURI, "/") || r.RequestURI == "*")
+	if r.Header["Upgrade"] != nil || r.Header["Expect"] != nil ||
+		!strings.HasPrefix(r.RequestURI, "/") && r.RequestURI != "*" ||
+		strings.IndexByte(r.Host, '%') >= 0 {
+		return false
+	}
+	switch r.ProtoMajor {
+	case 1:
+		return (r.Body == nil || r.Body == http.NoBody) && len(r.TransferEncoding) == 0
+	case 2:
+		return r.ContentLength == 0 && r.Header["Content-Length"] == nil && httpguts.ValidHostHeader(r.Host)
+	}
+	return false
 }
 
 // wireWriter writes outbound headers to the backend connection.
 type wireWriter struct{ bw *bufio.Writer }
 
 func (w wireWriter) add(k string, vs []string) {
-	if k == "Content-Length" {
+	switch k {
+	case "Content-Length":
 		return // the request has no body: writeRequest writes its length
+	case "Host":
+		return // an HTTP/2 client's host field: writeRequest writes Host
 	}
 	for _, v := range vs {
 		w.add1(k, v)

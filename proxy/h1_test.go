@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"reflect"
 	"strings"
 	"sync"
@@ -666,8 +667,84 @@ func TestFastEligible(t *testing.T) {
 			t.Errorf("fastEligible(%q) = %v, want %v", tt.raw, got, tt.want)
 		}
 	}
-	h2 := &http.Request{Method: "GET", ProtoMajor: 2, Header: http.Header{}, Body: http.NoBody}
-	if fastEligible(h2) {
-		t.Error("an HTTP/2 request is eligible")
+	h2 := func(host string, contentLength int64, header http.Header) *http.Request {
+		r := h2Request("GET", "/x", host, header)
+		r.ContentLength = contentLength
+		return r
+	}
+	h2tests := []struct {
+		name string
+		r    *http.Request
+		want bool
+	}{
+		{"stream ended with its headers", h2("app.test", 0, nil), true},
+		{"a body of unknown length", h2("app.test", -1, nil), false},
+		{"content-length: 0", h2("app.test", 0, http.Header{"Content-Length": {"0"}}), false},
+		{"an authority with a space", h2("app test", 0, nil), false},
+		{"a non-ASCII authority", h2("caf\u00e9.test", 0, nil), false},
+		{"an IPv6 zone", h2("[fe80::1%25eth0]:80", 0, nil), false},
+	}
+	for _, tt := range h2tests {
+		if got := fastEligible(tt.r); got != tt.want {
+			t.Errorf("HTTP/2, %s: fastEligible = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+// h2Request is a request as net/http's HTTP/2 server hands it over when
+// the stream ended with its headers: a Body that is not http.NoBody,
+// ContentLength 0, Host from :authority.
+func h2Request(method, path, authority string, header http.Header) *http.Request {
+	if header == nil {
+		header = http.Header{}
+	}
+	u, err := url.ParseRequestURI(path)
+	if err != nil {
+		panic(err)
+	}
+	return &http.Request{
+		Method: method, URL: u, RequestURI: path, Host: authority, Header: header,
+		Proto: "HTTP/2.0", ProtoMajor: 2, RemoteAddr: "192.0.2.7:50000",
+		Body: io.NopCloser(strings.NewReader("")),
+	}
+}
+
+// HTTP/2 requests on the fast path: what the backend reads is what the
+// Transport would send, with a host field of the client's not repeated.
+func TestH1WritesHTTP2RequestsAsTheTransportWould(t *testing.T) {
+	tests := []struct {
+		name string
+		r    *http.Request
+	}{
+		{"GET", h2Request("GET", "/a/b?q=1", "app.test", http.Header{"Accept": {"*/*"}, "User-Agent": {"h2load"}})},
+		{"a host field besides :authority", h2Request("GET", "/", "app.test", http.Header{"Host": {"other.test"}})},
+		{"merged cookies and te", h2Request("GET", "/", "app.test:8443", http.Header{"Cookie": {"a=1; b=2"}, "Te": {"trailers"}})},
+		{"POST without a body", h2Request("POST", "/form", "app.test", nil)},
+		{"OPTIONS *", h2Request("OPTIONS", "*", "app.test", nil)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if !fastEligible(tt.r) {
+				t.Fatal("not eligible for the fast path")
+			}
+			var fast bytes.Buffer
+			bw := bufio.NewWriter(&fast)
+			if err := writeRequest(bw, tt.r, "10.0.0.1:8080", "req-1"); err != nil {
+				t.Fatal(err)
+			}
+			bw.Flush()
+			out, err := (*Proxy)(nil).outbound(&exchange{r: tt.r, id: "req-1"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out.URL.Host = "10.0.0.1:8080"
+			var std bytes.Buffer
+			if err := out.Write(&std); err != nil {
+				t.Fatal(err)
+			}
+			if f, s := parseHead(t, fast.String()), parseHead(t, std.String()); !reflect.DeepEqual(f, s) {
+				t.Errorf("fast path wrote\n%s\nnet/http writes\n%s", fast.String(), std.String())
+			}
+		})
 	}
 }
