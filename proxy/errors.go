@@ -50,6 +50,8 @@ func (p *Proxy) status(ex *exchange, err error) (int, string) {
 		return StatusClientClosed, ""
 	case errors.Is(err, errBadPath):
 		return http.StatusBadRequest, "cutover: the path has . or .. segments: send the resolved path"
+	case errors.Is(err, errBadTarget):
+		return http.StatusBadRequest, "cutover: the query has a space: percent-encode it"
 	case errors.Is(err, errConnect):
 		return http.StatusMethodNotAllowed, "cutover: CONNECT is not supported"
 	case errors.Is(err, errNoRoute):

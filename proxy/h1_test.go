@@ -721,6 +721,7 @@ func TestH1WritesHTTP2RequestsAsTheTransportWould(t *testing.T) {
 		{"merged cookies and te", h2Request("GET", "/", "app.test:8443", http.Header{"Cookie": {"a=1; b=2"}, "Te": {"trailers"}})},
 		{"POST without a body", h2Request("POST", "/form", "app.test", nil)},
 		{"OPTIONS *", h2Request("OPTIONS", "*", "app.test", nil)},
+		{"a :protocol field left in the header", h2Request("GET", "/", "app.test", http.Header{":protocol": {"websocket"}})},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -746,5 +747,30 @@ func TestH1WritesHTTP2RequestsAsTheTransportWould(t *testing.T) {
 				t.Errorf("fast path wrote\n%s\nnet/http writes\n%s", fast.String(), std.String())
 			}
 		})
+	}
+}
+
+// net/http's HTTP/2 server lets a space through in the query of :path;
+// sent on in an HTTP/1.1 request line it would end the target early, so
+// the request is refused. A space in the path is escaped on the way out.
+func TestHTTP2TargetWithASpaceIsRefused(t *testing.T) {
+	var hits atomic.Int64
+	be := startBackend(t, http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
+	h := newHarness(t, Config{})
+	h.p.Update(snapshot(service("app", endpoint("a", be))))
+	for _, target := range []string{"/a?x /admin", "/a?x=1&y= HTTP/1.1"} {
+		rec := httptest.NewRecorder()
+		h.p.ServeHTTP(rec, h2Request("GET", target, "app.test", nil))
+		if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "query has a space") {
+			t.Errorf("%q: %d %q, want 400", target, rec.Code, rec.Body.String())
+		}
+	}
+	if n := hits.Load(); n != 0 {
+		t.Errorf("the backend got %d requests", n)
+	}
+	rec := httptest.NewRecorder()
+	h.p.ServeHTTP(rec, h2Request("GET", "/a b", "app.test", nil))
+	if rec.Code != http.StatusOK || hits.Load() != 1 {
+		t.Errorf("a space in the path: %d, %d backend requests; want 200 and 1", rec.Code, hits.Load())
 	}
 }

@@ -29,6 +29,13 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// own: /api/../admin must not reach the /api service.
 		p.fail(&ex, errBadPath)
 		return
+	case r.ProtoMajor == 2 && strings.IndexByte(r.URL.RawQuery, ' ') >= 0:
+		// net/http's HTTP/2 server lets a space through in the query of
+		// :path (the path is escaped again on the way out, the query is
+		// not); in an HTTP/1.1 request line to a backend it would end
+		// the target early.
+		p.fail(&ex, errBadTarget)
+		return
 	}
 	ex.svc = p.table.Load().Lookup(r.Host, r.URL.Path)
 	switch {

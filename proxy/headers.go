@@ -117,7 +117,12 @@ func eachOutbound(r *http.Request, requestID string, sink headerSink) {
 }
 
 // dropped reports whether the client's header k stays with the proxy.
+// Pseudo-header fields that net/http's HTTP/2 server leaves in the header
+// (":protocol" of an extended CONNECT) are not HTTP/1 headers.
 func dropped(k string, connection []string) bool {
+	if k != "" && k[0] == ':' {
+		return true
+	}
 	for _, h := range hopHeaders {
 		if k == h {
 			return true

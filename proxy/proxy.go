@@ -230,5 +230,6 @@ var (
 	errNoRoute   = errors.New("no route")
 	errNoBackend = errors.New("no available backend")
 	errBadPath   = errors.New("path with dot segments")
+	errBadTarget = errors.New("query with a space")
 	errConnect   = errors.New("CONNECT method")
 )
