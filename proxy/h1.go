@@ -112,11 +112,8 @@ func fastEligible(r *http.Request) bool {
 type wireWriter struct{ bw *bufio.Writer }
 
 func (w wireWriter) add(k string, vs []string) {
-	switch k {
-	case "Content-Length":
+	if k == "Content-Length" {
 		return // the request has no body: writeRequest writes its length
-	case "Host":
-		return // an HTTP/2 client's host field: writeRequest writes Host
 	}
 	for _, v := range vs {
 		w.add1(k, v)
@@ -132,10 +129,10 @@ func (w wireWriter) add1(k, v string) {
 
 // writeRequest writes the client's request r, which has no body and an
 // origin-form target (fastEligible), to the backend at addr: the request
-// line, Host (addr for an HTTP/1.0 client that sent none), the outbound headers (eachOutbound) and, as net/http's
-// Request.Write does for a request without a body, "Content-Length: 0"
-// for POST, PUT and PATCH. Header keys and values were
-// validated by net/http when it read r.
+// line, Host (addr for an HTTP/1.0 client that sent none), the outbound
+// headers (eachOutbound) and, as net/http's Request.Write does for a
+// request without a body, "Content-Length: 0" for POST, PUT and PATCH.
+// Header keys and values were validated by net/http when it read r.
 func writeRequest(bw *bufio.Writer, r *http.Request, addr, requestID string) error {
 	bw.WriteString(r.Method)
 	bw.WriteByte(' ')
@@ -188,9 +185,7 @@ func (h *h1) get(ctx context.Context, fresh bool) (*h1conn, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
-	if h.discard.Load() {
-		h.discard.Store(false)
-	}
+	h.discard.Store(false)
 	return newH1Conn(c), false, nil
 }
 
@@ -382,11 +377,9 @@ var errHeaderTimeout = timeoutError("timeout awaiting response headers")
 
 type timeoutError string
 
-func (e timeoutError) Error() string { return string(e) }
-func (e timeoutError) Timeout() bool { return true }
-func (e timeoutError) Temporary() bool {
-	return true
-}
+func (e timeoutError) Error() string   { return string(e) }
+func (e timeoutError) Timeout() bool   { return true }
+func (e timeoutError) Temporary() bool { return true }
 
 // staleConn reports whether err says that a reused connection was closed
 // by the backend before it answered: nothing of the answer was read.

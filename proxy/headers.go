@@ -78,8 +78,9 @@ type headerSink interface {
 }
 
 // setByProxy are the headers the proxy writes itself, not copied from the
-// client's.
-var setByProxy = [...]string{"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Real-Ip", "X-Request-Id"}
+// client's. Host is written by the request writers from Request.Host (an
+// HTTP/2 client may also send a host field).
+var setByProxy = [...]string{"Host", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Real-Ip", "X-Request-Id"}
 
 // eachOutbound gives sink the headers to send to the backend: the
 // client's without hop-by-hop headers (also those its Connection header

@@ -173,17 +173,13 @@ func New(cfg Config) (*Proxy, error) {
 }
 
 // Run runs the active health checks and the sweep of idle backend
-// connections until ctx ends. Backends of services
-// with a health check stay out of rotation until Run probes them.
+// connections until ctx ends. Backends of services with a health check
+// stay out of rotation until Run probes them.
 func (p *Proxy) Run(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		p.sweepIdle(ctx)
-	}()
-	err := p.monitor.Run(ctx)
-	<-done
-	return err
+	var wg sync.WaitGroup
+	wg.Go(func() { p.sweepIdle(ctx) })
+	defer wg.Wait()
+	return p.monitor.Run(ctx)
 }
 
 // sweepIdle closes, every idle timeout, the fast path's connections that
