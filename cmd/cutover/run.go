@@ -23,6 +23,7 @@ import (
 	"github.com/cutoverproxy/cutover/discovery/file"
 	"github.com/cutoverproxy/cutover/health"
 	"github.com/cutoverproxy/cutover/proxy"
+	"github.com/cutoverproxy/cutover/proxy/front"
 )
 
 // runConfig holds the flags of "cutover run".
@@ -42,6 +43,7 @@ type runConfig struct {
 	compat            string
 	adminToken        string
 	pprof             bool
+	netHTTP           bool
 	webhookTokens     webhookTokens
 	tls               tlsFlags
 }
@@ -68,6 +70,7 @@ func runSetup() (*flagSet, runFunc) {
 	fs.IntVar(&c.proxy.Outlier.Consecutive, "outlier-failures", health.DefaultConsecutive, "consecutive connection failures or 5xx answers that eject a backend")
 	fs.DurationVar(&c.proxy.Outlier.BaseEjection, "outlier-ejection", health.DefaultBaseEjection, "how long a first ejection lasts; each repeat doubles it")
 	fs.DurationVar(&c.proxy.Outlier.MaxEjection, "outlier-max-ejection", health.DefaultMaxEjection, "the longest ejection")
+	fs.BoolVar(&c.netHTTP, "net-http", false, "serve the HTTP listener with net/http's server alone, not with cutover's HTTP/1.1 server in front of it")
 	fs.BoolVar(&c.pprof, "pprof", false, "serve Go's CPU, heap and other profiles under /debug/pprof/ on the admin listener")
 	fs.StringVar(&c.adminToken, "admin-token", "", "`token` that authorizes the admin API's write endpoints (deploy, rollback); without one they are off")
 	fs.Var(&c.webhookTokens, "webhook-token", "`token` for POST /hooks/deploy/SERVICE: TOKEN for every service or SERVICE=TOKEN for one; repeatable, or comma-separated")
@@ -111,7 +114,14 @@ func (c *runConfig) run(ctx context.Context, stderr io.Writer) error {
 	defer closeAll(providers)
 	reports := newReports(log, reg, providers)
 	merger := discovery.NewMerger(discovery.MergerConfig{Providers: names(providers), OnReport: reports.report})
-	httpLn, err := net.Listen("tcp", c.httpAddr)
+	// cutover's HTTP/1.1 server turns TCP keep-alive on for the
+	// connections that need it (front.Server); net/http alone gets Go's
+	// default.
+	lc := net.ListenConfig{}
+	if !c.netHTTP {
+		lc.KeepAlive = -1
+	}
+	httpLn, err := lc.Listen(ctx, "tcp", c.httpAddr)
 	if err != nil {
 		return fmt.Errorf("--http-addr: %w", err)
 	}
@@ -143,6 +153,10 @@ func (c *runConfig) run(ctx context.Context, stderr io.Writer) error {
 	}
 	c.tls.configureHTTP(pr.srv)
 	https.build(px, pr.srv)
+	pr.http = pr.srv
+	if !c.netHTTP {
+		pr.http = &front.Server{Handler: pr.srv.Handler, Fallback: pr.srv}
+	}
 	pr.adminSrv = &http.Server{
 		Handler: admin.New(admin.Config{
 			Gatherer: reg,
@@ -162,6 +176,13 @@ func (c *runConfig) run(ctx context.Context, stderr io.Writer) error {
 	return pr.serve(ctx)
 }
 
+// httpServer serves a listener: *http.Server or *front.Server.
+type httpServer interface {
+	Serve(net.Listener) error
+	Shutdown(context.Context) error
+	Close() error
+}
+
 // process is a running cutover: what serve starts and stops.
 type process struct {
 	cfg       *runConfig
@@ -170,7 +191,8 @@ type process struct {
 	merger    *discovery.Merger
 	providers []discovery.Provider
 	problems  *problemLog
-	srv       *http.Server
+	srv       *http.Server // the HTTP listener's settings, and net/http's server
+	http      httpServer   // what serves the HTTP listener: srv, or front.Server before it
 	httpLn    net.Listener
 	adminSrv  *http.Server
 	adminLn   net.Listener
@@ -213,7 +235,7 @@ func (pr *process) serve(ctx context.Context) error {
 		})
 	}
 	wg.Go(func() {
-		if err := pr.srv.Serve(pr.httpLn); !errors.Is(err, http.ErrServerClosed) {
+		if err := pr.http.Serve(pr.httpLn); !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("http server: %w", err)
 		}
 	})
@@ -241,9 +263,9 @@ func (pr *process) serve(ctx context.Context) error {
 		}
 	}
 	waitHTTPS := pr.https.shutdown(sctx, pr.log)
-	if err := pr.srv.Shutdown(sctx); err != nil {
+	if err := pr.http.Shutdown(sctx); err != nil {
 		pr.log.Warn().Err(err).Msg("shutdown timeout reached: closing the remaining connections")
-		_ = pr.srv.Close()
+		_ = pr.http.Close()
 	}
 	waitHTTPS()
 	if err := pr.px.Shutdown(sctx); err != nil {

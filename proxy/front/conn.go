@@ -1,0 +1,335 @@
+package front
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// headBufSize is the read buffer of a connection: a head that does not
+// fit goes to net/http, whose limit is MaxHeaderBytes.
+const headBufSize = 8 << 10
+
+// Phases of a connection.
+const (
+	phaseIdle    int32 = iota // waiting for or reading a request head
+	phaseActive               // the handler runs; nobody reads the client
+	phaseWatched              // the handler runs; watch reads the client
+)
+
+// conn is one client connection.
+type conn struct {
+	s       *Server
+	c       net.Conn
+	remote  string
+	buf     []byte // buf[r:w] is read and not yet consumed
+	r, w    int
+	ctx     context.Context // of every request: ends when the client goes
+	cancel  context.CancelFunc
+	tmpl    *http.Request // carries ctx: requests are copies of it
+	phase   atomic.Int32
+	seq     atomic.Uint64 // requests started
+	seen    uint64        // seq at the last watch tick; under s.mu
+	expires time.Time     // the read deadline set, zero when none
+
+	// watch: under mu, taken only by requests that lasted a tick.
+	mu       sync.Mutex
+	aborting bool          // the handler ended: watch must stop reading
+	watchEnd chan struct{} // watch's read returned
+	got      [1]byte       // what watch read, when watchN is 1
+	watchN   int
+}
+
+// headBufs pools the read buffers of connections.
+var headBufs = sync.Pool{New: func() any { b := make([]byte, headBufSize); return &b }}
+
+func newConn(s *Server, c net.Conn) *conn {
+	ctx := context.WithValue(context.Background(), http.ServerContextKey, s.Fallback)
+	ctx = context.WithValue(ctx, http.LocalAddrContextKey, c.LocalAddr())
+	ctx, cancel := context.WithCancel(ctx)
+	return &conn{
+		s: s, c: c, remote: c.RemoteAddr().String(), buf: *headBufs.Get().(*[]byte),
+		ctx: ctx, cancel: cancel, tmpl: new(http.Request).WithContext(ctx),
+	}
+}
+
+// serve reads and serves requests until the connection ends or goes to
+// Fallback.
+func (cc *conn) serve() {
+	handed := false
+	defer func() {
+		cc.cancel()
+		cc.s.untrackConn(cc)
+		if !handed {
+			cc.c.Close()
+		}
+		if len(cc.buf) == headBufSize {
+			headBufs.Put(&cc.buf)
+		}
+	}()
+	first := true
+	for !cc.s.shutting.Load() {
+		head, err := cc.readHead(first)
+		first = false
+		if err != nil {
+			// Bytes of a head that did not come whole (the client
+			// stopped or closed, the head is too large or has bare
+			// LFs): net/http answers them as it would, a timeout too.
+			if handed = cc.r < cc.w && !cc.s.shutting.Load(); handed {
+				cc.handOver(cc.expires)
+			}
+			return
+		}
+		req, ok := parse(head)
+		if !ok {
+			cc.handOver(time.Time{})
+			handed = true
+			return
+		}
+		cc.r += len(head)
+		if !cc.serveRequest(&req) {
+			return
+		}
+	}
+}
+
+// readHead returns the next request head, reading as needed. The first
+// request's head, and the rest of a head whose first bytes came, must
+// come within the read header timeout; the first bytes of another request
+// within the idle timeout. A head that does not fit the buffer is an
+// error.
+func (cc *conn) readHead(first bool) (string, error) {
+	switch {
+	case first:
+		cc.setDeadline(cc.s.readHeaderTimeout())
+	case cc.r == cc.w:
+		cc.r, cc.w = 0, 0
+		cc.extendDeadline(cc.s.idleTimeout())
+	}
+	timed := first
+	for {
+		if i := bytes.Index(cc.buf[cc.r:cc.w], crlfcrlf); i >= 0 {
+			return string(cc.buf[cc.r : cc.r+i+4]), nil
+		}
+		if hasBareLF(cc.buf[cc.r:cc.w]) {
+			// net/http reads lines that end in LF alone: it decides.
+			return "", errBareLF
+		}
+		if cc.w == len(cc.buf) {
+			if cc.r == 0 {
+				return "", errHeadTooLarge
+			}
+			cc.w = copy(cc.buf, cc.buf[cc.r:cc.w])
+			cc.r = 0
+		}
+		if !timed && cc.r < cc.w {
+			cc.setDeadline(cc.s.readHeaderTimeout())
+			timed = true
+		}
+		n, err := cc.c.Read(cc.buf[cc.w:])
+		cc.w += n
+		if err != nil {
+			return "", err
+		}
+	}
+}
+
+var (
+	crlfcrlf        = []byte("\r\n\r\n")
+	errHeadTooLarge = errors.New("request head larger than the buffer")
+	errBareLF       = errors.New("request head with a line ending in LF alone")
+)
+
+// hasBareLF reports whether b has an LF that no CR precedes.
+func hasBareLF(b []byte) bool {
+	for i := bytes.IndexByte(b, '\n'); i >= 0; {
+		if i == 0 || b[i-1] != '\r' {
+			return true
+		}
+		j := bytes.IndexByte(b[i+1:], '\n')
+		if j < 0 {
+			return false
+		}
+		i += 1 + j
+	}
+	return false
+}
+
+// extendDeadline makes the read deadline at least d from now, changing
+// it only when it is more than an eighth of d short of that: most
+// requests of a busy connection then change no deadline.
+func (cc *conn) extendDeadline(d time.Duration) {
+	if d <= 0 {
+		if !cc.expires.IsZero() {
+			cc.setDeadline(0)
+		}
+		return
+	}
+	now := time.Now()
+	if cc.expires.IsZero() || cc.expires.Sub(now) < d-d/8 || cc.expires.Sub(now) > d {
+		cc.expires = now.Add(d)
+		_ = cc.c.SetReadDeadline(cc.expires)
+	}
+}
+
+// setDeadline sets the read deadline to d from now; zero means none.
+func (cc *conn) setDeadline(d time.Duration) {
+	if d <= 0 {
+		cc.expires = time.Time{}
+	} else {
+		cc.expires = time.Now().Add(d)
+	}
+	_ = cc.c.SetReadDeadline(cc.expires)
+}
+
+// handOver gives the connection, from the unconsumed bytes on, to
+// Fallback. A head that was being read keeps its deadline: net/http's
+// first read deadline is made no later.
+func (cc *conn) handOver(deadline time.Time) {
+	cc.s.handed.Add(1)
+	keepAlive(cc.c)
+	_ = cc.c.SetReadDeadline(time.Time{})
+	hc := &handedConn{Conn: cc.c, buf: bytes.Clone(cc.buf[cc.r:cc.w]), deadline: deadline}
+	cc.s.untrackConn(cc)
+	cc.s.handoff.deliver(hc)
+}
+
+// serveRequest runs the handler for req and reports whether the
+// connection may serve another request.
+func (cc *conn) serveRequest(req *request) bool {
+	r := new(http.Request)
+	*r = *cc.tmpl
+	r.Method = req.method
+	r.URL = req.url
+	r.Proto, r.ProtoMajor, r.ProtoMinor = "HTTP/1.1", 1, 1
+	r.Header = req.header
+	r.Body = http.NoBody
+	r.Host = req.host
+	r.RemoteAddr = cc.remote
+	r.RequestURI = req.target
+	r.Close = req.close
+	w := getResponse(cc, r)
+	defer putResponse(w)
+	cc.seq.Add(1)
+	cc.phase.Store(phaseActive)
+	ok := cc.runHandler(w, r)
+	if !cc.phase.CompareAndSwap(phaseActive, phaseIdle) {
+		ok = cc.endWatch() && ok
+	}
+	cc.s.served.Add(1)
+	if !ok {
+		// What the handler wrote goes out before the close, as with
+		// net/http: after a panic the client sees a cut-short response.
+		_ = w.bw.Flush()
+		return false
+	}
+	return w.finish()
+}
+
+// runHandler calls the handler and reports whether it returned: a panic
+// ends the connection (logged unless it is http.ErrAbortHandler).
+func (cc *conn) runHandler(w *response, r *http.Request) (ok bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			ok = false
+			if v != http.ErrAbortHandler {
+				buf := make([]byte, 64<<10)
+				buf = buf[:runtime.Stack(buf, false)]
+				cc.s.logf("http: panic serving %v: %v\n%s", cc.remote, v, buf)
+			}
+		}
+	}()
+	cc.s.Handler.ServeHTTP(w, r)
+	return true
+}
+
+// watchIfLong starts reading the client of a request that lasted since
+// the last tick, to end the request's context if the client goes away.
+// The caller holds s.mu.
+func (cc *conn) watchIfLong() {
+	seq := cc.seq.Load()
+	long := seq == cc.seen
+	cc.seen = seq
+	if !long || cc.phase.Load() != phaseActive {
+		return
+	}
+	// Set before the phase changes: serve reads it once it sees the
+	// change.
+	cc.watchEnd = make(chan struct{})
+	if cc.phase.CompareAndSwap(phaseActive, phaseWatched) {
+		go cc.watch()
+	}
+}
+
+// keepAlive turns TCP keep-alive probes on, with net.ListenConfig's
+// default period, for a connection that may outlive its request (a
+// stream, a WebSocket): a client that vanished is found out. Short
+// requests spare the system calls when the listener has keep-alive off.
+func keepAlive(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: 15 * time.Second, Interval: 15 * time.Second, Count: 9})
+	}
+}
+
+// watch reads the client while the handler runs: a close or an error
+// ends the connection's context; a byte (the next pipelined request) is
+// kept for the next head.
+func (cc *conn) watch() {
+	defer close(cc.watchEnd)
+	cc.mu.Lock()
+	if cc.aborting {
+		cc.mu.Unlock()
+		return
+	}
+	_ = cc.c.SetReadDeadline(time.Time{})
+	cc.mu.Unlock()
+	keepAlive(cc.c)
+	n, err := cc.c.Read(cc.got[:])
+	cc.watchN = n
+	cc.mu.Lock()
+	aborted := cc.aborting
+	cc.mu.Unlock()
+	if err != nil && !(aborted && isTimeout(err)) {
+		cc.cancel()
+	}
+}
+
+// endWatch stops watch once the handler returned and reports whether the
+// client is still there.
+func (cc *conn) endWatch() bool {
+	cc.mu.Lock()
+	cc.aborting = true
+	_ = cc.c.SetReadDeadline(aLongTimeAgo)
+	cc.mu.Unlock()
+	<-cc.watchEnd
+	cc.mu.Lock()
+	cc.aborting = false
+	cc.mu.Unlock()
+	cc.expires = aLongTimeAgo // stale: the next wait sets a deadline
+	if cc.watchN == 1 {
+		// The byte came after what buf holds.
+		if cc.r == cc.w {
+			cc.r, cc.w = 0, 0
+		}
+		if cc.w == len(cc.buf) {
+			cc.buf = append(cc.buf, 0)
+			cc.buf = cc.buf[:cap(cc.buf)]
+		}
+		cc.buf[cc.w] = cc.got[0]
+		cc.w++
+		cc.watchN = 0
+	}
+	cc.phase.Store(phaseIdle)
+	return cc.ctx.Err() == nil
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}

@@ -1,0 +1,276 @@
+// Package front is the client side of the proxy's plain-HTTP listener: an
+// HTTP/1.1 server for the common request, with net/http's server behind it
+// for everything else.
+//
+// Why: net/http's server spends, on every keep-alive request, a goroutine
+// and a read system call that waits for the client to close (its
+// "background read"), a context, two or three deadline changes and a
+// textproto parse into fresh maps. Those are a large part of what a Go
+// proxy pays per request beyond HAProxy's cost. Server parses the head
+// itself into one string, gives the request a context per connection, and
+// watches for a client that goes away only once a request lasted longer
+// than a tick (watchTick): short requests, nearly all of them, pay none of
+// that.
+//
+// Strictness: Server takes only requests whose head it fully understands
+// (see parse.go): HTTP/1.1, a request-target in origin form, CRLF line
+// endings, one valid Host, header names that are tokens and values without
+// control bytes, no body (no Content-Length or Transfer-Encoding), no
+// Expect, Upgrade or Pragma, and a head that fits its buffer. From the
+// first request it does not take, it hands the connection, with the bytes
+// it read and did not consume, to Fallback (a net/http server), which
+// serves it to its end: every malformed, ambiguous or unusual request is
+// answered by net/http, exactly as without this package. strict_test.go
+// holds the two to the same answers, byte stream by byte stream.
+//
+// TCP keep-alive: Server turns keep-alive probes on for the connections
+// it hands over and those of requests that outlast a tick; give it a
+// listener with keep-alive off (net.ListenConfig{KeepAlive: -1}) to spare
+// the other connections four system calls each, as HAProxy and nginx do.
+//
+// Concurrency: one goroutine per connection. The request path takes no
+// lock; Server's mutex guards the set of connections and listeners, taken
+// when a connection starts or ends, by the watch tick, and by Shutdown.
+package front
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Server serves HTTP/1.1 on its listeners, handing what it does not take
+// to Fallback. The zero value is not usable: set Handler and Fallback.
+// Server's fields must not change after Serve is called.
+type Server struct {
+	// Handler serves the requests Server parses itself. Fallback's
+	// Handler serves the others; they are normally the same.
+	Handler http.Handler
+	// Fallback serves the connections handed over (see the package
+	// doc). Serve starts it on an internal listener; Shutdown and Close
+	// stop it. Server reads its ReadHeaderTimeout, IdleTimeout and
+	// ErrorLog; zero timeouts mean none, as in net/http.
+	Fallback *http.Server
+
+	init     sync.Once
+	handoff  *handoffListener
+	shutting atomic.Bool
+	served   atomic.Uint64
+	handed   atomic.Uint64
+	date     atomic.Pointer[string]
+
+	mu        sync.Mutex
+	conns     map[*conn]struct{}
+	listeners map[net.Listener]struct{}
+	stopTick  chan struct{} // closed by Shutdown and Close
+	done      sync.WaitGroup
+}
+
+// watchTick is how often Server looks for requests that outlasted a tick,
+// to watch their client for a close, and refreshes the Date header.
+const watchTick = 200 * time.Millisecond
+
+// Served returns the number of requests Server parsed and served itself.
+func (s *Server) Served() uint64 { return s.served.Load() }
+
+// HandedOver returns the number of connections handed to Fallback.
+func (s *Server) HandedOver() uint64 { return s.handed.Load() }
+
+func (s *Server) setup() {
+	s.init.Do(func() {
+		s.handoff = newHandoffListener()
+		s.conns = map[*conn]struct{}{}
+		s.listeners = map[net.Listener]struct{}{}
+		s.stopTick = make(chan struct{})
+		s.refreshDate(time.Now())
+		s.done.Go(s.tick)
+		s.done.Go(func() { _ = s.Fallback.Serve(s.handoff) })
+	})
+}
+
+// Serve accepts connections on ln and serves them until Shutdown or
+// Close, when it returns http.ErrServerClosed; else it returns the
+// listener's error. It closes ln.
+func (s *Server) Serve(ln net.Listener) error {
+	s.setup()
+	if !s.trackListener(ln) {
+		ln.Close()
+		return http.ErrServerClosed
+	}
+	defer s.untrackListener(ln)
+	var backoff time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if s.shutting.Load() {
+				return http.ErrServerClosed
+			}
+			if ne, ok := err.(net.Error); ok && ne.Timeout() || errors.Is(err, errTooManyFiles) {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				time.Sleep(backoff)
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		cc := newConn(s, c)
+		if !s.trackConn(cc) {
+			c.Close()
+			continue
+		}
+		go cc.serve()
+	}
+}
+
+// Shutdown stops accepting, closes idle connections, lets requests in
+// progress finish (their connections close after them), and shuts
+// Fallback down, until ctx ends: then it returns ctx's error and leaves
+// the rest to Close.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.setup()
+	s.stop()
+	fallback := make(chan error, 1)
+	go func() { fallback <- s.Fallback.Shutdown(ctx) }()
+	poll := time.NewTicker(10 * time.Millisecond)
+	defer poll.Stop()
+	for s.closeIdle() > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-poll.C:
+		}
+	}
+	return <-fallback
+}
+
+// Close closes the listeners and every connection at once, Fallback's
+// too.
+func (s *Server) Close() error {
+	s.setup()
+	s.stop()
+	s.mu.Lock()
+	for cc := range s.conns {
+		cc.c.Close()
+	}
+	s.mu.Unlock()
+	return s.Fallback.Close()
+}
+
+// stop ends accepting and the watch tick.
+func (s *Server) stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shutting.Swap(true) {
+		return
+	}
+	close(s.stopTick)
+	for ln := range s.listeners {
+		ln.Close()
+	}
+}
+
+// closeIdle interrupts the connections that wait for a request and
+// returns how many connections are left.
+func (s *Server) closeIdle() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for cc := range s.conns {
+		if cc.phase.Load() == phaseIdle {
+			_ = cc.c.SetReadDeadline(aLongTimeAgo)
+		}
+	}
+	return len(s.conns)
+}
+
+func (s *Server) trackListener(ln net.Listener) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shutting.Load() {
+		return false
+	}
+	s.listeners[ln] = struct{}{}
+	s.handoff.setAddr(ln.Addr())
+	return true
+}
+
+func (s *Server) untrackListener(ln net.Listener) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.listeners, ln)
+	ln.Close()
+}
+
+func (s *Server) trackConn(cc *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shutting.Load() {
+		return false
+	}
+	s.conns[cc] = struct{}{}
+	return true
+}
+
+func (s *Server) untrackConn(cc *conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.conns, cc)
+}
+
+// tick refreshes the Date header and starts watching the clients of
+// requests that lasted a whole tick, until Shutdown or Close.
+func (s *Server) tick() {
+	t := time.NewTicker(watchTick)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stopTick:
+			return
+		case now := <-t.C:
+			s.refreshDate(now)
+			s.watchLong()
+		}
+	}
+}
+
+func (s *Server) watchLong() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for cc := range s.conns {
+		cc.watchIfLong()
+	}
+}
+
+func (s *Server) refreshDate(now time.Time) {
+	d := now.UTC().Format(http.TimeFormat)
+	if p := s.date.Load(); p == nil || *p != d {
+		s.date.Store(&d)
+	}
+}
+
+func (s *Server) readHeaderTimeout() time.Duration {
+	if d := s.Fallback.ReadHeaderTimeout; d > 0 {
+		return d
+	}
+	return s.Fallback.ReadTimeout
+}
+
+func (s *Server) idleTimeout() time.Duration {
+	if d := s.Fallback.IdleTimeout; d > 0 {
+		return d
+	}
+	return s.Fallback.ReadTimeout
+}
+
+// logf logs through Fallback's ErrorLog, as net/http's server would.
+func (s *Server) logf(format string, args ...any) {
+	if l := s.Fallback.ErrorLog; l != nil {
+		l.Printf(format, args...)
+	}
+}
+
+// aLongTimeAgo is a deadline in the past: it interrupts a blocked read.
+var aLongTimeAgo = time.Unix(1, 0)
