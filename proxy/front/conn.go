@@ -25,18 +25,20 @@ const (
 
 // conn is one client connection.
 type conn struct {
-	s       *Server
-	c       net.Conn
-	remote  string
-	buf     []byte // buf[r:w] is read and not yet consumed
-	r, w    int
-	ctx     context.Context // of every request: ends when the client goes
-	cancel  context.CancelFunc
-	tmpl    *http.Request // carries ctx: requests are copies of it
-	phase   atomic.Int32
-	seq     atomic.Uint64 // requests started
-	seen    uint64        // seq at the last watch tick; under s.mu
-	expires time.Time     // the read deadline set, zero when none
+	s      *Server
+	c      net.Conn
+	remote string
+	buf    []byte // buf[r:w] is read and not yet consumed
+	r, w   int
+	// hijacked: a handler took the connection over; serve leaves it.
+	hijacked bool
+	ctx      context.Context // of every request: ends when the client goes
+	cancel   context.CancelFunc
+	tmpl     *http.Request // carries ctx: requests are copies of it
+	phase    atomic.Int32
+	seq      atomic.Uint64 // requests started
+	seen     uint64        // seq at the last watch tick; under s.mu
+	expires  time.Time     // the read deadline set, zero when none
 
 	// watch: under mu, taken only by requests that lasted a tick.
 	mu       sync.Mutex
@@ -66,7 +68,7 @@ func (cc *conn) serve() {
 	defer func() {
 		cc.cancel()
 		cc.s.untrackConn(cc)
-		if !handed {
+		if !handed && !cc.hijacked {
 			cc.c.Close()
 		}
 		if len(cc.buf) == headBufSize {
@@ -219,14 +221,18 @@ func (cc *conn) serveRequest(req *request) bool {
 	cc.seq.Add(1)
 	cc.phase.Store(phaseActive)
 	ok := cc.runHandler(w, r)
-	if !cc.phase.CompareAndSwap(phaseActive, phaseIdle) {
-		ok = cc.endWatch() && ok
-	}
 	cc.s.served.Add(1)
+	if w.hijacked {
+		cc.hijacked = true
+		return false
+	}
+	if !cc.stopWatch() {
+		ok = false
+	}
 	if !ok {
 		// What the handler wrote goes out before the close, as with
 		// net/http: after a panic the client sees a cut-short response.
-		_ = w.bw.Flush()
+		_ = w.bw.flush()
 		return false
 	}
 	return w.finish()
@@ -298,6 +304,15 @@ func (cc *conn) watch() {
 	if err != nil && !(aborted && isTimeout(err)) {
 		cc.cancel()
 	}
+}
+
+// stopWatch ends the handler's phase, stopping watch if it runs, and
+// reports whether the client is still there.
+func (cc *conn) stopWatch() bool {
+	if cc.phase.CompareAndSwap(phaseActive, phaseIdle) || cc.phase.Load() == phaseIdle {
+		return true
+	}
+	return cc.endWatch()
 }
 
 // endWatch stops watch once the handler returned and reports whether the

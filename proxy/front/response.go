@@ -2,56 +2,66 @@ package front
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
+	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
-
-	"golang.org/x/net/http/httpguts"
+	"time"
 )
 
-// response is the http.ResponseWriter of a request Server serves. Like
-// net/http's: the header goes out with the first body bytes, a Flush or
-// the handler's return, framed by the Content-Length the handler set or
-// else chunked; a handler that writes nothing gets "Content-Length: 0";
-// a missing Content-Type is sniffed from the first write; Date is added
-// when missing; bodies of HEAD responses are dropped, those of 1xx, 204
-// and 304 refused; trailers (declared in "Trailer" or set with
-// http.TrailerPrefix) follow a chunked body.
+// response is the http.ResponseWriter of a request Server serves. It
+// behaves as net/http's (server.go, chunkWriter.writeHeader): the head
+// goes out once the body outgrows bufferBeforeChunking bytes, at a Flush
+// or when the handler returns; a body that ended within that buffer gets a
+// Content-Length, a longer one without it is chunked; a missing
+// Content-Type is sniffed; Date is added; bodies of HEAD responses are
+// counted and dropped, those of 1xx, 204 and 304 refused (with the
+// header fields those statuses must not carry); trailers (declared in
+// "Trailer" or set with http.TrailerPrefix) follow a chunked body.
 type response struct {
 	cc          *conn
 	req         *http.Request
-	bw          *bufio.Writer
+	bw          out
+	pending     []byte // body written before the head is out
 	header      http.Header
 	status      int
 	wroteHeader bool // a final status is set
-	committed   bool // the head is in bw
+	committed   bool // the head is written
 	head        bool // the request's method is HEAD
-	noBody      bool // the status allows no body
 	chunked     bool
-	length      int64 // the Content-Length sent, -1 when none
+	length      int64 // the Content-Length, -1 when none
 	written     int64
 	closeAfter  bool
+	handlerDone bool
+	hijacked    bool
 }
 
+// bufferBeforeChunking is net/http's bufferBeforeChunkingSize.
+const bufferBeforeChunking = 2048
+
 var responses = sync.Pool{New: func() any {
-	return &response{bw: bufio.NewWriterSize(nil, 4<<10), header: make(http.Header, 8)}
+	return &response{
+		bw:      out{buf: make([]byte, 0, outSize)},
+		pending: make([]byte, 0, bufferBeforeChunking),
+		header:  make(http.Header, 8),
+	}
 }}
 
 func getResponse(cc *conn, r *http.Request) *response {
 	w := responses.Get().(*response)
 	w.cc, w.req = cc, r
-	w.bw.Reset(cc.c)
+	w.bw.reset(cc.c)
 	w.head = r.Method == http.MethodHead
 	w.length = -1
 	return w
 }
 
 func putResponse(w *response) {
-	w.bw.Reset(nil)
+	w.bw.reset(nil)
 	clear(w.header)
-	*w = response{bw: w.bw, header: w.header}
+	*w = response{bw: out{buf: w.bw.buf[:0]}, pending: w.pending[:0], header: w.header}
 	responses.Put(w)
 }
 
@@ -61,7 +71,7 @@ func (w *response) WriteHeader(code int) {
 	if code < 100 || code > 999 {
 		panic(fmt.Sprintf("invalid WriteHeader code %v", code))
 	}
-	if w.wroteHeader {
+	if w.wroteHeader || w.hijacked {
 		return
 	}
 	if code < 200 && code != http.StatusSwitchingProtocols {
@@ -70,187 +80,141 @@ func (w *response) WriteHeader(code int) {
 	}
 	w.wroteHeader = true
 	w.status = code
+	if cl := w.header.Get("Content-Length"); cl != "" {
+		if n, err := strconv.ParseInt(cl, 10, 64); err == nil && n >= 0 {
+			w.length = n
+		} else {
+			w.cc.s.logf("http: invalid Content-Length of %q", cl)
+			w.header.Del("Content-Length")
+		}
+	}
 }
 
 // informational writes a 1xx response at once, as net/http does.
 func (w *response) informational(code int) {
-	writeStatusLine(w.bw, code)
-	w.writeFields(false)
+	writeStatusLine(&w.bw, code)
+	for k, vs := range w.header {
+		writeField(&w.bw, k, vs)
+	}
 	w.bw.WriteString("\r\n")
-	_ = w.bw.Flush()
+	_ = w.bw.flush()
 }
 
 func (w *response) Write(p []byte) (int, error) {
+	if w.hijacked {
+		return 0, http.ErrHijacked
+	}
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}
-	if !w.committed {
-		w.commit(p, false)
-	}
-	switch {
-	case w.head:
-		return len(p), nil
-	case w.noBody:
+	if !bodyAllowed(w.status) {
 		return 0, http.ErrBodyNotAllowed
-	case w.length >= 0 && w.written+int64(len(p)) > w.length:
-		return 0, http.ErrContentLength
-	case len(p) == 0:
-		return 0, nil
 	}
 	w.written += int64(len(p))
-	if !w.chunked {
-		return w.bw.Write(p)
+	if w.length != -1 && w.written > w.length {
+		return 0, http.ErrContentLength
 	}
-	w.bw.WriteString(strconv.FormatInt(int64(len(p)), 16))
+	if !w.committed {
+		if len(w.pending)+len(p) <= bufferBeforeChunking {
+			w.pending = append(w.pending, p...)
+			return len(p), nil
+		}
+		first := p
+		if len(w.pending) > 0 {
+			first = w.pending
+		}
+		w.commit(first)
+		if _, err := w.send(w.pending); err != nil {
+			return 0, err
+		}
+	}
+	return w.send(p)
+}
+
+// send writes body bytes after the head, framed.
+func (w *response) send(p []byte) (int, error) {
+	switch {
+	case len(p) == 0:
+		return 0, nil
+	case w.head:
+		return len(p), nil
+	case !w.chunked:
+		return w.bw.write(p, false)
+	}
+	w.bw.buf = strconv.AppendInt(w.bw.buf, int64(len(p)), 16)
 	w.bw.WriteString("\r\n")
-	n, err := w.bw.Write(p)
-	if err == nil {
-		_, err = w.bw.WriteString("\r\n")
-	}
-	return n, err
+	return w.bw.write(p, true)
 }
 
 // Flush sends the head, if it is not out, and what is buffered.
 func (w *response) Flush() {
+	if w.hijacked {
+		return
+	}
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}
+	w.commitPending()
+	_ = w.bw.flush()
+}
+
+// commitPending writes the head, if it is not out, and the body buffered
+// before it.
+func (w *response) commitPending() {
 	if !w.committed {
-		w.commit(nil, false)
-	}
-	_ = w.bw.Flush()
-}
-
-// commit decides the framing and writes the head to bw. first is the
-// first body write, for sniffing; end means the handler returned.
-func (w *response) commit(first []byte, end bool) {
-	w.committed = true
-	h := w.header
-	w.noBody = w.status < 200 || w.status == http.StatusNoContent || w.status == http.StatusNotModified
-	trailers := h["Trailer"] != nil
-	if cl := h["Content-Length"]; len(cl) == 1 && !trailers {
-		if n, err := strconv.ParseInt(cl[0], 10, 64); err == nil && n >= 0 {
-			w.length = n
-		}
-	}
-	if _, ok := h["Content-Type"]; !ok && len(first) > 0 && !w.noBody {
-		h["Content-Type"] = []string{http.DetectContentType(first)}
-	}
-	switch {
-	case w.noBody || w.length >= 0:
-	case end && !trailers:
-		w.length = 0
-		if !w.head {
-			h["Content-Length"] = zeroLength
-		}
-	case !w.head:
-		w.chunked = true
-	}
-	w.closeAfter = w.req.Close || hasToken(strings.Join(h["Connection"], ","), "close") || w.cc.s.shutting.Load()
-	writeStatusLine(w.bw, w.status)
-	w.writeFields(true)
-	if _, ok := h["Date"]; !ok {
-		w.bw.WriteString("Date: ")
-		w.bw.WriteString(*w.cc.s.date.Load())
-		w.bw.WriteString("\r\n")
-	}
-	if w.chunked {
-		w.bw.WriteString("Transfer-Encoding: chunked\r\n")
-	}
-	if w.closeAfter {
-		w.bw.WriteString("Connection: close\r\n")
-	}
-	w.bw.WriteString("\r\n")
-}
-
-var zeroLength = []string{"0"}
-
-// writeFields writes the header's fields but for trailers and, in a final
-// response, the framing fields Server writes itself.
-func (w *response) writeFields(final bool) {
-	for k, vs := range w.header {
-		switch {
-		case final && (k == "Connection" || k == "Transfer-Encoding" || w.chunked && k == "Content-Length"),
-			strings.HasPrefix(k, http.TrailerPrefix):
-			continue
-		}
-		writeField(w.bw, k, vs)
+		w.commit(w.pending)
+		_, _ = w.send(w.pending)
 	}
 }
-
-// writeField writes a field, as net/http does: a name that is not a token
-// is left out, line breaks in values become spaces.
-func writeField(bw *bufio.Writer, k string, vs []string) {
-	if !httpguts.ValidHeaderFieldName(k) {
-		return
-	}
-	for _, v := range vs {
-		if strings.ContainsAny(v, "\r\n") {
-			v = newlineToSpace.Replace(v)
-		}
-		bw.WriteString(k)
-		bw.WriteString(": ")
-		bw.WriteString(strings.Trim(v, " \t"))
-		bw.WriteString("\r\n")
-	}
-}
-
-var newlineToSpace = strings.NewReplacer("\n", " ", "\r", " ")
 
 // finish ends the response once the handler returned and reports whether
 // the connection may carry another request.
 func (w *response) finish() bool {
+	w.handlerDone = true
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}
-	if !w.committed {
-		w.commit(nil, true)
-	}
+	w.commitPending()
 	if w.chunked {
 		w.bw.WriteString("0\r\n")
 		w.writeTrailers()
 		w.bw.WriteString("\r\n")
 	}
-	if w.length >= 0 && w.written < w.length && !w.head {
+	if w.length != -1 && w.written != w.length && !w.head && bodyAllowed(w.status) {
 		// The body is shorter than announced: the client cannot tell
 		// where the next response starts.
 		w.closeAfter = true
 	}
-	return w.bw.Flush() == nil && !w.closeAfter
+	return w.bw.flush() == nil && !w.closeAfter
 }
 
-// writeTrailers writes the trailers: the fields named in "Trailer" and
-// those set with http.TrailerPrefix.
-func (w *response) writeTrailers() {
-	for _, list := range w.header["Trailer"] {
-		for k := range strings.SplitSeq(list, ",") {
-			k = http.CanonicalHeaderKey(strings.Trim(k, " \t"))
-			if vs := w.header[k]; k != "" {
-				writeField(w.bw, k, vs)
-			}
+// Hijack gives the connection to the handler, as net/http's does: what
+// the response buffered is sent first, and the returned reader holds the
+// bytes the client sent after the request.
+func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if w.hijacked {
+		return nil, nil, http.ErrHijacked
+	}
+	if w.committed {
+		if err := w.bw.flush(); err != nil {
+			return nil, nil, err
 		}
 	}
-	for k, vs := range w.header {
-		if t, ok := strings.CutPrefix(k, http.TrailerPrefix); ok {
-			writeField(w.bw, http.CanonicalHeaderKey(t), vs)
-		}
-	}
+	w.hijacked = true
+	cc := w.cc
+	cc.stopWatch()
+	rest := &handedConn{Conn: cc.c, buf: bytes.Clone(cc.buf[cc.r:cc.w])}
+	cc.r = cc.w
+	_ = cc.c.SetDeadline(time.Time{})
+	return cc.c, bufio.NewReadWriter(bufio.NewReader(rest), bufio.NewWriter(cc.c)), nil
 }
 
-// writeStatusLine writes "HTTP/1.1 200 OK\r\n", with net/http's text for
-// codes it does not know.
-func writeStatusLine(bw *bufio.Writer, code int) {
-	if code == http.StatusOK {
-		bw.WriteString("HTTP/1.1 200 OK\r\n")
-		return
-	}
-	text := http.StatusText(code)
-	if text == "" {
-		text = "status code " + strconv.Itoa(code)
-	}
-	bw.WriteString("HTTP/1.1 ")
-	bw.WriteString(strconv.Itoa(code))
-	bw.WriteByte(' ')
-	bw.WriteString(text)
-	bw.WriteString("\r\n")
-}
+// SetReadDeadline sets the connection's read deadline, which only a
+// hijacked connection's reads see: the request has no body.
+func (w *response) SetReadDeadline(t time.Time) error { return w.cc.c.SetReadDeadline(t) }
+
+// SetWriteDeadline sets the deadline of the response's writes.
+func (w *response) SetWriteDeadline(t time.Time) error { return w.cc.c.SetWriteDeadline(t) }
+
+// EnableFullDuplex has nothing to do: requests Server serves have no body.
+func (w *response) EnableFullDuplex() error { return nil }

@@ -249,13 +249,15 @@ func TestConnectionClose(t *testing.T) {
 }
 
 // A handler's panic ends the connection: logged, unless it is
-// http.ErrAbortHandler; what the handler wrote before goes out.
+// http.ErrAbortHandler; what the handler flushed before is out, as with
+// net/http.
 func TestHandlerPanics(t *testing.T) {
 	var logged bytes.Buffer
 	var mu sync.Mutex
 	_, addr := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", "10")
 		io.WriteString(w, "cut")
+		w.(http.Flusher).Flush()
 		if r.URL.Path == "/abort" {
 			panic(http.ErrAbortHandler)
 		}
