@@ -18,4 +18,9 @@
 // clients, h2c and https backends) goes through net/http's Transport. The
 // headers a backend gets are defined once, by eachOutbound (headers.go),
 // for both.
+//
+// Clients: Proxy is an http.Handler. On the plain-HTTP listener,
+// cmd/cutover serves it with proxy/front, an HTTP/1.1 server that parses
+// the common request itself and hands every other connection to net/http's
+// server; HTTPS and HTTP/2 are net/http's.
 package proxy

@@ -44,9 +44,6 @@ type h1conn struct {
 	br       *bufio.Reader // reads from the h1conn: c, within limit
 	bw       *bufio.Writer
 	lastUsed time.Time
-	// bodiless: the last response had no body by its request's method
-	// or its status, so a backend that sent one anyway left it unread.
-	bodiless bool
 	// limit is what br may still read from c: maxResponseHeaderBytes
 	// while a response head is read, as net/http's Transport limits it.
 	limit int64
@@ -166,14 +163,10 @@ func writeRequest(bw *bufio.Writer, r *http.Request, addr, requestID string) err
 
 // get returns an idle connection, or dials one; fresh skips the idle
 // ones. An idle connection is checked for a close, or bytes the backend
-// sent meanwhile (an answer to no request), before it carries a request
-// that could not be sent again (not idempotent), or after a response
-// that had no body, or after peekAfter idle: backends close idle
-// connections on their own keep-alive timeouts, and a stray answer would
-// be read as the next request's. An idempotent request on a connection
-// the backend closed is sent again on a new one (do); a busy connection
-// that just carried a response with a body spares the system call.
-func (h *h1) get(ctx context.Context, fresh, idempotent bool) (*h1conn, bool, error) {
+// sent meanwhile (an answer to no request), before it is used: backends
+// close idle connections on their own keep-alive timeouts, and a stray
+// answer would be read as the next request's.
+func (h *h1) get(ctx context.Context, fresh bool) (*h1conn, bool, error) {
 	for !fresh {
 		var pc *h1conn
 		select {
@@ -183,8 +176,7 @@ func (h *h1) get(ctx context.Context, fresh, idempotent bool) (*h1conn, bool, er
 		if pc == nil {
 			break
 		}
-		idle := time.Since(pc.lastUsed)
-		if idle <= h.idleTimeout && (idempotent && !pc.bodiless && idle < peekAfter || quiet(pc.c)) {
+		if time.Since(pc.lastUsed) <= h.idleTimeout && quiet(pc.c) {
 			return pc, true, nil
 		}
 		pc.c.Close()
@@ -196,10 +188,6 @@ func (h *h1) get(ctx context.Context, fresh, idempotent bool) (*h1conn, bool, er
 	h.discard.Store(false)
 	return newH1Conn(c), false, nil
 }
-
-// peekAfter is how long a connection may idle before get checks it
-// whatever the request.
-const peekAfter = 100 * time.Millisecond
 
 // quiet reports whether the idle connection c has nothing to read: the
 // backend has neither closed it nor sent anything. It peeks without
@@ -314,7 +302,7 @@ func (h *h1) RoundTrip(r *http.Request) (*http.Response, error) {
 // a newly dialled one, for an idempotent request, as net/http does.
 func (h *h1) do(r *http.Request, w wireRequest) (*http.Response, error) {
 	for try := 0; ; try++ {
-		pc, reused, err := h.get(r.Context(), try > 0, idempotent(r.Method))
+		pc, reused, err := h.get(r.Context(), try > 0)
 		if err != nil {
 			return nil, err
 		}
@@ -356,7 +344,6 @@ func (h *h1) exchange(pc *h1conn, r *http.Request, w wireRequest) (*http.Respons
 	if h.headerTimeout > 0 {
 		setReadDeadline(r.Context(), pc.c, time.Time{})
 	}
-	pc.bodiless = r.Method == http.MethodHead || res.StatusCode == http.StatusNoContent || res.StatusCode == http.StatusNotModified
 	res.Body = &h1body{rc: res.Body, pc: pc, h: h, keep: !res.Close, stop: stop}
 	return res, nil
 }

@@ -218,6 +218,41 @@ func TestH1ResendsAGETOnAConnectionClosedMeanwhile(t *testing.T) {
 	}
 }
 
+// Bytes a backend sends after a response's body, in a later segment, are
+// not read as the next request's response: the idle connection is checked
+// before every reuse.
+func TestH1SurplusAfterABodyIsNotTheNextResponse(t *testing.T) {
+	for _, surplus := range []string{
+		"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nstray!",
+		"tail of a body longer than its length",
+	} {
+		rb := newRawBackend(t, func(c net.Conn, br *bufio.Reader, _ int) {
+			for {
+				req, err := http.ReadRequest(br)
+				if err != nil {
+					return
+				}
+				if req.URL.Path != "/first" {
+					io.WriteString(c, okResponse)
+					continue
+				}
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst")
+				time.Sleep(20 * time.Millisecond)
+				io.WriteString(c, surplus)
+			}
+		})
+		h := newHarness(t, Config{})
+		h.p.Update(snapshot(service("app", addrEndpoint("a", rb.addr()))))
+		if res, body := h.get("/first"); res.StatusCode != 200 || body != "first" {
+			t.Fatalf("GET /first: %s %q", res.Status, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+		if res, body := h.get("/second"); res.StatusCode != 200 || body != "ok" {
+			t.Errorf("GET /second after a body followed by %q: %s %q, want 200 \"ok\"", surplus, res.Status, body)
+		}
+	}
+}
+
 // A backend that sends a body after its answer to a HEAD, in a later
 // write: those bytes must not become the next request's response (the
 // next request may be another client's).

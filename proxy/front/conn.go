@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -75,10 +76,8 @@ func (cc *conn) serve() {
 			headBufs.Put(&cc.buf)
 		}
 	}()
-	first := true
-	for !cc.s.shutting.Load() {
-		head, err := cc.readHead(first)
-		first = false
+	for served := false; !cc.s.shutting.Load(); served = true {
+		head, err := cc.readHead(!served)
 		if err != nil {
 			// Bytes of a head that did not come whole (the client
 			// stopped or closed, the head is too large or has bare
@@ -90,6 +89,11 @@ func (cc *conn) serve() {
 		}
 		req, ok := parse(head)
 		if !ok {
+			if served && cc.s.h2c() && strings.HasPrefix(head, h2Preface) {
+				// net/http looks for the preface at the start of a
+				// connection only: after requests, it is no request.
+				return
+			}
 			cc.handOver(time.Time{})
 			handed = true
 			return
@@ -116,23 +120,25 @@ func (cc *conn) readHead(first bool) (string, error) {
 	}
 	timed := first
 	for {
-		if i := bytes.Index(cc.buf[cc.r:cc.w], crlfcrlf); i >= 0 {
+		if i := bytes.Index(cc.buf[cc.r:cc.w], crlfcrlf); i >= 0 && i+4 <= cc.s.maxHead() {
 			return string(cc.buf[cc.r : cc.r+i+4]), nil
+		}
+		if !timed && cc.r < cc.w {
+			// Part of a head is here: the rest, or net/http if it
+			// gets the head, has the read header timeout.
+			cc.setDeadline(cc.s.readHeaderTimeout())
+			timed = true
 		}
 		if hasBareLF(cc.buf[cc.r:cc.w]) {
 			// net/http reads lines that end in LF alone: it decides.
 			return "", errBareLF
 		}
+		if cc.w-cc.r >= cc.s.maxHead() {
+			return "", errHeadTooLarge
+		}
 		if cc.w == len(cc.buf) {
-			if cc.r == 0 {
-				return "", errHeadTooLarge
-			}
 			cc.w = copy(cc.buf, cc.buf[cc.r:cc.w])
 			cc.r = 0
-		}
-		if !timed && cc.r < cc.w {
-			cc.setDeadline(cc.s.readHeaderTimeout())
-			timed = true
 		}
 		n, err := cc.c.Read(cc.buf[cc.w:])
 		cc.w += n
@@ -141,6 +147,9 @@ func (cc *conn) readHead(first bool) (string, error) {
 		}
 	}
 }
+
+// h2Preface starts the preface of HTTP/2 with prior knowledge.
+const h2Preface = "PRI * HTTP/2.0\r\n"
 
 var (
 	crlfcrlf        = []byte("\r\n\r\n")

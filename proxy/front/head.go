@@ -127,13 +127,13 @@ func (w *response) writeTrailers() {
 	for _, list := range w.header["Trailer"] {
 		for k := range strings.SplitSeq(list, ",") {
 			k = http.CanonicalHeaderKey(strings.Trim(k, " \t"))
-			if vs := w.header[k]; k != "" {
+			if vs := w.header[k]; k != "" && httpguts.ValidTrailerHeader(k) {
 				writeField(&w.bw, k, vs)
 			}
 		}
 	}
 	for k, vs := range w.header {
-		if t, ok := strings.CutPrefix(k, http.TrailerPrefix); ok {
+		if t, ok := strings.CutPrefix(k, http.TrailerPrefix); ok && httpguts.ValidTrailerHeader(t) {
 			writeField(&w.bw, http.CanonicalHeaderKey(t), vs)
 		}
 	}

@@ -203,6 +203,7 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	w.hijacked = true
 	cc := w.cc
 	cc.stopWatch()
+	cc.s.untrackConn(cc) // the handler's now: Shutdown and Close leave it
 	rest := &handedConn{Conn: cc.c, buf: bytes.Clone(cc.buf[cc.r:cc.w])}
 	cc.r = cc.w
 	_ = cc.c.SetDeadline(time.Time{})

@@ -35,7 +35,6 @@ package front
 
 import (
 	"context"
-	"errors"
 	"net"
 	"net/http"
 	"sync"
@@ -66,7 +65,8 @@ type Server struct {
 	mu        sync.Mutex
 	conns     map[*conn]struct{}
 	listeners map[net.Listener]struct{}
-	stopTick  chan struct{} // closed by Shutdown and Close
+	stopTick  chan struct{} // closed when Shutdown returns, or by Close
+	tickOnce  sync.Once
 	done      sync.WaitGroup
 }
 
@@ -109,8 +109,9 @@ func (s *Server) Serve(ln net.Listener) error {
 			if s.shutting.Load() {
 				return http.ErrServerClosed
 			}
-			if ne, ok := err.(net.Error); ok && ne.Timeout() || errors.Is(err, errTooManyFiles) {
+			if temporary(err) {
 				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.logf("http: Accept error: %v; retrying in %v", err, backoff)
 				time.Sleep(backoff)
 				continue
 			}
@@ -129,10 +130,12 @@ func (s *Server) Serve(ln net.Listener) error {
 // Shutdown stops accepting, closes idle connections, lets requests in
 // progress finish (their connections close after them), and shuts
 // Fallback down, until ctx ends: then it returns ctx's error and leaves
-// the rest to Close.
+// the rest to Close. Requests in progress are still watched for clients
+// that go away.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.setup()
 	s.stop()
+	defer s.stopTicking()
 	fallback := make(chan error, 1)
 	go func() { fallback <- s.Fallback.Shutdown(ctx) }()
 	poll := time.NewTicker(10 * time.Millisecond)
@@ -152,6 +155,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) Close() error {
 	s.setup()
 	s.stop()
+	s.stopTicking()
 	s.mu.Lock()
 	for cc := range s.conns {
 		cc.c.Close()
@@ -160,18 +164,18 @@ func (s *Server) Close() error {
 	return s.Fallback.Close()
 }
 
-// stop ends accepting and the watch tick.
+// stop ends accepting.
 func (s *Server) stop() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.shutting.Swap(true) {
-		return
-	}
-	close(s.stopTick)
+	s.shutting.Store(true)
 	for ln := range s.listeners {
 		ln.Close()
 	}
 }
+
+// stopTicking ends the watch tick.
+func (s *Server) stopTicking() { s.tickOnce.Do(func() { close(s.stopTick) }) }
 
 // closeIdle interrupts the connections that wait for a request and
 // returns how many connections are left.
@@ -251,18 +255,34 @@ func (s *Server) refreshDate(now time.Time) {
 	}
 }
 
+// readHeaderTimeout and idleTimeout are net/http's: ReadTimeout when
+// zero; no timeout when negative.
 func (s *Server) readHeaderTimeout() time.Duration {
-	if d := s.Fallback.ReadHeaderTimeout; d > 0 {
+	if d := s.Fallback.ReadHeaderTimeout; d != 0 {
 		return d
 	}
 	return s.Fallback.ReadTimeout
 }
 
 func (s *Server) idleTimeout() time.Duration {
-	if d := s.Fallback.IdleTimeout; d > 0 {
+	if d := s.Fallback.IdleTimeout; d != 0 {
 		return d
 	}
 	return s.Fallback.ReadTimeout
+}
+
+// maxHead is the longest head Server reads: its buffer, or Fallback's
+// MaxHeaderBytes when that is less. Longer heads go to net/http.
+func (s *Server) maxHead() int {
+	if m := s.Fallback.MaxHeaderBytes; m > 0 && m < headBufSize {
+		return m
+	}
+	return headBufSize
+}
+
+// h2c reports whether Fallback serves HTTP/2 with prior knowledge.
+func (s *Server) h2c() bool {
+	return s.Fallback.Protocols != nil && s.Fallback.Protocols.UnencryptedHTTP2()
 }
 
 // logf logs through Fallback's ErrorLog, as net/http's server would.

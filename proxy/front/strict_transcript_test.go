@@ -46,21 +46,25 @@ type answer struct {
 }
 
 // runExchange writes c on a fresh connection to addr and reads every
-// response until the server closes the connection or c's wait ends.
+// response until the server closes the connection or c's wait passes
+// without a response. The wait starts again after every response: a long
+// pipeline on a loaded machine takes longer, not a wait of its own.
 func runExchange(addr string, c strictCase, closeWrite bool) (transcript, error) {
 	conn, err := net.DialTimeout("tcp", addr, quietWait)
 	if err != nil {
 		return transcript{}, fmt.Errorf("dial %s: %w", addr, err)
 	}
 	defer conn.Close()
-	// One deadline bounds every read and write of the exchange.
 	wait := cmp.Or(c.wait, quietWait)
 	if err := conn.SetDeadline(time.Now().Add(wait)); err != nil {
 		return transcript{}, fmt.Errorf("set deadline: %w", err)
 	}
 	answered := make(chan struct{})
 	var once sync.Once
-	first := func() { once.Do(func() { close(answered) }) }
+	first := func() {
+		once.Do(func() { close(answered) })
+		conn.SetReadDeadline(time.Now().Add(wait))
+	}
 	var wg sync.WaitGroup
 	wg.Go(func() { writeCase(conn.(*net.TCPConn), c, closeWrite, answered) })
 	rec := &byteRecorder{r: conn}
