@@ -28,7 +28,8 @@
 // listener with keep-alive off (net.ListenConfig{KeepAlive: -1}) to spare
 // the other connections four system calls each, as HAProxy and nginx do.
 //
-// Concurrency: one goroutine per connection. The request path takes no
+// Concurrency: one goroutine per connection, kept for the next
+// connection for a while when its own ends. The request path takes no
 // lock; Server's mutex guards the set of connections and listeners, taken
 // when a connection starts or ends, by the watch tick, and by Shutdown.
 package front
@@ -66,6 +67,7 @@ type Server struct {
 	conns     map[*conn]struct{}
 	listeners map[net.Listener]struct{}
 	stopTick  chan struct{} // closed when Shutdown returns, or by Close
+	work      chan *conn    // to a worker waiting for a connection
 	tickOnce  sync.Once
 	done      sync.WaitGroup
 }
@@ -86,6 +88,7 @@ func (s *Server) setup() {
 		s.conns = map[*conn]struct{}{}
 		s.listeners = map[net.Listener]struct{}{}
 		s.stopTick = make(chan struct{})
+		s.work = make(chan *conn)
 		s.refreshDate(time.Now())
 		s.done.Go(s.tick)
 		s.done.Go(func() { _ = s.Fallback.Serve(s.handoff) })
@@ -123,7 +126,35 @@ func (s *Server) Serve(ln net.Listener) error {
 			c.Close()
 			continue
 		}
-		go cc.serve()
+		select {
+		case s.work <- cc:
+		default:
+			go s.worker(cc)
+		}
+	}
+}
+
+// workerIdle is how long a connection's goroutine waits for another
+// connection once its own ended.
+const workerIdle = 10 * time.Second
+
+// worker serves cc, then the connections Serve gives it, until none came
+// for workerIdle. A new connection thus mostly starts on a goroutine
+// whose stack has grown already: growing one, by copying, costs a
+// connection of one request a tenth of its CPU.
+func (s *Server) worker(cc *conn) {
+	idle := time.NewTimer(workerIdle)
+	defer idle.Stop()
+	for {
+		cc.serve()
+		idle.Reset(workerIdle)
+		select {
+		case cc = <-s.work:
+		case <-idle.C:
+			return
+		case <-s.stopTick:
+			return
+		}
 	}
 }
 
