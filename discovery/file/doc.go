@@ -54,4 +54,39 @@
 // that is removed is reported with Sink.Fail and picked up again when it
 // reappears; the directory itself must stay. All of it runs on Run's
 // goroutine; the watcher is closed when Run returns.
+//
+// # Reloading a large file
+//
+// Parsing YAML is the slow part of a reload: some 35ms for a file of a
+// thousand services. A reload parses again only the services whose text
+// changed, so that an edit to one service costs the parse of that one, and
+// gives the same snapshot, or the same error, as Parse of the whole file.
+//
+// To find the services without parsing the file, the reload cuts it by
+// its lines: each service is the text from its key, at the indentation of
+// the first key under services, to the next such key; comments and blank
+// lines go with the service above them. The services of the last reload
+// are kept by their text, without the line they were on: a service moved
+// by an edit above it is not parsed again. A service whose text is new is
+// parsed alone, as a file "services:\n" followed by its text, and the lines
+// of its nodes are moved to those of the whole file; a service with a
+// problem is never kept, so that the problem names the line of each
+// version. What concerns several services is checked on the whole file
+// each time, by the code of Parse: names given twice, and routes that two
+// services claim.
+//
+// Only a file plainly in the usual shape is cut; any other is parsed
+// whole, as Parse does. The shape is: comments and blank lines, the line
+// "services:" (maybe with a comment), then for each service a key of
+// letters, digits, '.', '_' and '-' followed by ':', at the indentation of
+// the first key, and lines indented deeper, comments and blank lines. The
+// file is parsed whole when it has any other line, such as another
+// top-level key, a flow mapping or list at the top two levels, a quoted
+// or explicit (?) service key, a list item, or a document marker (---,
+// ...) or directive (%); when it has a tab, a carriage return, another
+// control character, a byte order mark or a Unicode line separator
+// anywhere, or is not UTF-8; and when a service's text is not YAML on its
+// own, is not exactly one key and its value, or has an anchor (&), an
+// alias (*), a merge key (<<) or a block scalar (| or >). The next reload
+// in the shape starts from the services of the last reload that was.
 package file

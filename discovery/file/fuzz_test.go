@@ -3,20 +3,25 @@ package file
 import (
 	"errors"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/cutoverproxy/cutover/discovery"
 )
 
+// fuzzSeeds are the seeds of FuzzParse, and inputs of the differential
+// tests of the reparser.
+var fuzzSeeds = []string{
+	example, invalid, "", "services: {}\n", "services:\n  a: &x {routes: {b: *x}}\n",
+	"services:\n  a: {host: [a.com, b.com], backends: [a:1, {address: b:2, weight: 3}]}\n  b: {}\n",
+	"services:\n  a: {routes: {x: {host: x.com, balance: p2c}, y: {path: /y}}}\n",
+}
+
 // FuzzParse checks that Parse never panics, that a rejected file yields
 // only located problems, and that an accepted one is a consistent snapshot.
 func FuzzParse(f *testing.F) {
-	for _, s := range []string{
-		example, invalid, "", "services: {}\n", "services:\n  a: &x {routes: {b: *x}}\n",
-		"services:\n  a: {host: [a.com, b.com], backends: [a:1, {address: b:2, weight: 3}]}\n  b: {}\n",
-		"services:\n  a: {routes: {x: {host: x.com, balance: p2c}, y: {path: /y}}}\n",
-	} {
+	for _, s := range fuzzSeeds {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -83,4 +88,35 @@ func checkSnapshot(t *testing.T, snap discovery.Snapshot) {
 			ids[ep.ID] = true
 		}
 	}
+}
+
+// FuzzReparse checks that the reparser returns what Parse returns for a
+// file, another version of it and the file again, each with the cache of
+// the one before.
+func FuzzReparse(f *testing.F) {
+	svcs := generated(8)
+	base := fileOf(svcs)
+	edit := func(old, repl string) []byte { return []byte(strings.Replace(string(base), old, repl, 1)) }
+	for _, edited := range [][]byte{
+		edit("10.0.0.2:80", "10.0.0.3:80"),
+		fileOf(append([]string{genService("top", 1)}, svcs...)),
+		fileOf(svcs[1:]),
+		edit("10.0.0.2:80", "10.0.0.2:0"),
+		edit("svc-0002:", "svc-0001:"),
+		edit("svc-0001:", "renamed:"),
+		fileOf(append(slices.Clone(svcs), "  thief: {host: svc-0003.test}\n")),
+		fileOf(append(slices.Clone(svcs), "  \"quoted\": {}\n")),
+		edit("    path: /p1\n", "    path: /p1\n# comment\n\n"),
+	} {
+		f.Add(base, edited)
+	}
+	for _, s := range fuzzSeeds {
+		f.Add([]byte(s), base)
+	}
+	f.Fuzz(func(t *testing.T, base, edited []byte) {
+		r := &reparser{}
+		for _, data := range [][]byte{base, edited, base} {
+			checkReparse(t, r, data)
+		}
+	})
 }

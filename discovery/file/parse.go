@@ -34,11 +34,21 @@ func Parse(path string, data []byte) (discovery.Snapshot, error) {
 	case root != nil:
 		services = p.services(root)
 	}
+	return p.snapshot(services)
+}
+
+// snapshot checks the services of a file against each other and returns
+// them as a snapshot, or the error that joins every problem found. It
+// sorts the routes and endpoints of services in place.
+func (p *parser) snapshot(services []entry) (discovery.Snapshot, error) {
 	p.conflicts(services)
 	if len(p.problems) > 0 {
 		return discovery.Snapshot{}, p.err()
 	}
 	var snap discovery.Snapshot
+	if len(services) > 0 {
+		snap.Services = make([]discovery.Service, 0, len(services))
+	}
 	for _, e := range services {
 		snap.Services = append(snap.Services, e.svc)
 	}

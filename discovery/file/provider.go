@@ -64,6 +64,7 @@ type watch struct {
 	read       bool        // data is valid: the last read succeeded
 	target     string      // what path resolved to at the last read; "" if it did not
 	file       os.FileInfo // the file the watcher follows; nil if none
+	parser     reparser    // parses each version, reusing the last one's services
 }
 
 func newWatch(path string) (*watch, error) {
@@ -146,7 +147,7 @@ func (w *watch) reload(sink discovery.Sink) error {
 		return nil
 	}
 	w.data, w.read = data, true
-	snap, err := Parse(w.path, data)
+	snap, err := w.parser.parse(w.path, data)
 	if err != nil {
 		sink.Fail(err)
 		return nil
