@@ -204,17 +204,21 @@ func isNull(n *yaml.Node) bool {
 // a mistake to fix, not something to resolve by precedence.
 func (p *parser) conflicts(entries []entry) {
 	services := make([]discovery.Service, len(entries))
+	lines := make(map[string]int, len(entries))
 	for i, e := range entries {
 		services[i] = e.svc
+		lines[e.svc.Name] = e.line
 	}
-	kept, problems := discovery.DropRouteConflicts(services, nil)
-	// DropRouteConflicts reports a service's dropped routes in slice order:
-	// the service whose route list shrank by n owns the next n problems.
-	for i, e := range entries {
-		for range len(e.svc.Routes) - len(kept[i].Routes) {
-			msg := strings.TrimSuffix(problems[0].Message, "; this route is ignored")
-			p.fail(e.line, "services."+e.svc.Name, "%s: give each service its own host or path", msg)
-			problems = problems[1:]
+	_, problems := discovery.DropRouteConflicts(services, nil)
+	for _, pr := range problems {
+		name := strings.TrimPrefix(pr.Source, "service ")
+		switch pr.Key {
+		case "tcp.listen":
+			msg, _, _ := strings.Cut(pr.Message, "; this service gets none")
+			p.fail(lines[name], "services."+name+".tcp.listen", "%s: give each service its own port", msg)
+		default:
+			msg := strings.TrimSuffix(pr.Message, "; this route is ignored")
+			p.fail(lines[name], "services."+name, "%s: give each service its own host or path", msg)
 		}
 	}
 }

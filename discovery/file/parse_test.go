@@ -178,6 +178,15 @@ var invalidFiles = []struct {
 		want: []string{`cutover.yaml:5: services.web.balance: unknown policy "foo": want roundrobin, leastconn`},
 	},
 	{
+		name: "two services on one tcp.listen port, one with a route conflict too",
+		yaml: "services:\n  db:\n    protocol: tcp\n    tcp.listen: 5432\n    backends: [10.0.0.1:5432]\n" +
+			"  web:\n    host: a.test\n  copy:\n    host: a.test\n    tcp.listen: 5432\n",
+		want: []string{
+			"cutover.yaml:8: services.copy.tcp.listen: port 5432 is already the listener of service db: give each service its own port",
+			"cutover.yaml:8: services.copy: route a.test/ is already served by service web: give each service its own host or path",
+		},
+	},
+	{
 		name: "invalid YAML with a line",
 		yaml: "services:\n  web: [\n",
 		want: []string{"cutover.yaml:2: invalid YAML: did not find expected node content"},

@@ -206,9 +206,9 @@ func TestReparseEditsAcross(t *testing.T) {
 	e.invalid("a new service above claims the route of a cached one", 1)
 	e.svcs = slices.Delete(e.svcs[:len(e.svcs)-1], 1, 2)
 	e.valid("both removed", 0)
-	e.svcs = append(e.svcs, "  port-thief: {protocol: tcp, tcp.listen: 20004}\n")
-	e.valid("a new service claims a cached one's port", 1) // Parse lets it pass
-	e.svcs[len(e.svcs)-1] = "  port-thief: {host: svc-0003.test, tcp.listen: 20004}\n"
+	e.svcs = append(e.svcs, "  port-thief: {protocol: tcp, tcp.listen: 20009}\n")
+	e.invalid("a new service claims a cached one's port", 1)
+	e.svcs[len(e.svcs)-1] = "  port-thief: {host: svc-0003.test, tcp.listen: 20009}\n"
 	e.invalid("a new service claims a cached one's port and route", 1)
 	e.svcs[len(e.svcs)-1] = "  catch-all: {}\n  catch-all-too:\n"
 	e.invalid("two new catch-alls", 2)
