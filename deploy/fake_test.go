@@ -416,12 +416,21 @@ func (f *fake) Events(ctx context.Context, opts client.EventsListOptions) client
 // breakStreams fails the event streams of type typ.
 func (f *fake) breakStreams(typ events.Type) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
+	var broken []*fakeSub
 	for s := range f.subs {
 		if s.filters["type"][string(typ)] {
 			delete(f.subs, s)
-			s.errs <- errors.New("unexpected EOF")
+			broken = append(broken, s)
 		}
+	}
+	f.mu.Unlock()
+	for _, s := range broken {
+		// The engine's client delivers a stream's messages before its
+		// error: wait until the reader took those sent (bounded).
+		for deadline := time.Now().Add(5 * time.Second); len(s.ch) > 0 && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
+		s.errs <- errors.New("unexpected EOF")
 	}
 }
 
