@@ -129,6 +129,9 @@ type running struct {
 	*Manager
 	events chan Event
 	stop   func()
+	// others are events of other hosts that waitEvent read while it
+	// waited for one host's: a later wait for their host finds them.
+	others []Event
 }
 
 // runManager starts a Manager of cfg with pebble as its CA, logging to
@@ -183,19 +186,26 @@ func (r *running) waitEvent(t *testing.T, host string, kind EventKind) Event {
 	t.Helper()
 	timeout := time.After(eventTimeout)
 	for {
-		select {
-		case e := <-r.events:
-			if e.Host != host {
-				continue
+		var e Event
+		if i := slices.IndexFunc(r.others, func(e Event) bool { return e.Host == host }); i >= 0 {
+			e = r.others[i]
+			r.others = slices.Delete(r.others, i, i+1)
+		} else {
+			select {
+			case e = <-r.events:
+			case <-timeout:
+				t.Fatalf("%s: no %s event within %v; status %+v", host, kind, eventTimeout, r.Status())
 			}
-			if e.Kind == kind {
-				return e
-			}
-			if e.Kind == EventFailed {
-				t.Fatalf("%s: order failed: %v", host, e.Err)
-			}
-		case <-timeout:
-			t.Fatalf("%s: no %s event within %v; status %+v", host, kind, eventTimeout, r.Status())
+		}
+		if e.Host != host {
+			r.others = append(r.others, e)
+			continue
+		}
+		if e.Kind == kind {
+			return e
+		}
+		if e.Kind == EventFailed {
+			t.Fatalf("%s: order failed: %v", host, e.Err)
 		}
 	}
 }

@@ -6,8 +6,8 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/url"
 	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -89,9 +89,14 @@ func (cc *conn) serve() {
 		}
 		req, ok := parse(head)
 		if !ok {
-			if served && cc.s.h2c() && strings.HasPrefix(head, h2Preface) {
+			if served && cc.s.h2c() && head == h2Preface {
 				// net/http looks for the preface at the start of a
-				// connection only: after requests, it is no request.
+				// connection only: after requests it reads it as an
+				// HTTP/1 request, PRI *, and closes after it. Handed
+				// over, it would be taken for a connection's start.
+				cc.r += len(head)
+				cc.serveRequest(&request{method: "PRI", target: "*", url: &url.URL{Path: "*"},
+					header: http.Header{}, close: true, preface: true})
 				return
 			}
 			cc.handOver(time.Time{})
@@ -148,8 +153,9 @@ func (cc *conn) readHead(first bool) (string, error) {
 	}
 }
 
-// h2Preface starts the preface of HTTP/2 with prior knowledge.
-const h2Preface = "PRI * HTTP/2.0\r\n"
+// h2Preface is the head that starts the preface of HTTP/2 with prior
+// knowledge.
+const h2Preface = "PRI * HTTP/2.0\r\n\r\n"
 
 var (
 	crlfcrlf        = []byte("\r\n\r\n")
@@ -225,6 +231,10 @@ func (cc *conn) serveRequest(req *request) bool {
 	r.RemoteAddr = cc.remote
 	r.RequestURI = req.target
 	r.Close = req.close
+	if req.preface {
+		r.Proto, r.ProtoMajor, r.ProtoMinor = "HTTP/2.0", 2, 0
+		r.ContentLength = -1
+	}
 	w := getResponse(cc, r)
 	defer putResponse(w)
 	cc.seq.Add(1)

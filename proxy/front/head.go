@@ -2,6 +2,7 @@ package front
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -63,12 +64,20 @@ func (w *response) writeHead() {
 	closeField := w.closeAfter && !hasToken(h.Get("Connection"), "close")
 	writeStatusLine(&w.bw, w.status)
 	declared := h["Trailer"]
-	for k, vs := range h {
+	// In key order, as net/http writes them: the same response is the
+	// same bytes.
+	var buf [16]string
+	keys := buf[:0]
+	for k := range h {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
 		if closeField && k == "Connection" || strings.HasPrefix(k, http.TrailerPrefix) ||
 			declared != nil && declares(declared, k) {
 			continue
 		}
-		writeField(&w.bw, k, vs)
+		writeField(&w.bw, k, h[k])
 	}
 	if _, ok := h["Date"]; !ok {
 		w.bw.WriteString("Date: ")

@@ -15,6 +15,7 @@ type request struct {
 	url                  *url.URL
 	header               http.Header
 	close                bool // Connection: close
+	preface              bool // the HTTP/2 preface, read as a request
 }
 
 // parse parses a request head (request line and header lines, each ending

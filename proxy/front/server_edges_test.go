@@ -135,10 +135,13 @@ func TestShutdownLeavesHijackedConnections(t *testing.T) {
 	}
 }
 
-// With h2c on, an HTTP/2 preface after requests on a connection ends it:
-// net/http looks for the preface at a connection's start only.
-func TestH2CPrefaceAfterRequestsEndsTheConnection(t *testing.T) {
-	s, addr := start(t, http.HandlerFunc(echoPath), func(fb *http.Server) {
+// With h2c on, an HTTP/2 preface after requests on a connection is read
+// as an HTTP/1 request, PRI *, after which the connection closes: net/http
+// looks for the preface at a connection's start only.
+func TestH2CPrefaceAfterRequestsIsAnHTTP1Request(t *testing.T) {
+	s, addr := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.Method+" "+r.RequestURI+" "+r.Proto)
+	}), func(fb *http.Server) {
 		fb.Protocols = new(http.Protocols)
 		fb.Protocols.SetHTTP1(true)
 		fb.Protocols.SetUnencryptedHTTP2(true)
@@ -146,6 +149,9 @@ func TestH2CPrefaceAfterRequestsEndsTheConnection(t *testing.T) {
 	c, br := dial(t, addr)
 	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\nPRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
 	readResponse(t, br, "GET")
+	if res, body := readResponse(t, br, "PRI"); body != "PRI * HTTP/2.0" || !res.Close {
+		t.Errorf("the preface after a request: %s %q, Connection: close %v", res.Status, body, res.Close)
+	}
 	if b, err := io.ReadAll(br); len(b) != 0 || err != nil {
 		t.Errorf("after the preface: %q, %v; want the connection closed", b, err)
 	}
