@@ -52,8 +52,11 @@ type Server struct {
 	Handler http.Handler
 	// Fallback serves the connections handed over (see the package
 	// doc). Serve starts it on an internal listener; Shutdown and Close
-	// stop it. Server reads its ReadHeaderTimeout, IdleTimeout and
-	// ErrorLog; zero timeouts mean none, as in net/http.
+	// stop it. Server reads its ReadHeaderTimeout, IdleTimeout,
+	// ReadTimeout (for the first two when they are zero), MaxHeaderBytes,
+	// Protocols (h2c) and ErrorLog, as net/http does. WriteTimeout,
+	// SetKeepAlivesEnabled, ConnState and ConnContext apply to the
+	// connections handed over only.
 	Fallback *http.Server
 
 	init     sync.Once
