@@ -197,27 +197,6 @@ func TestH1ChecksAnIdleConnectionBeforeUse(t *testing.T) {
 	}
 }
 
-// A GET soon after a response with a body takes its connection without a
-// check; when the backend closed it meanwhile, the GET is sent again on a
-// new connection.
-func TestH1ResendsAGETOnAConnectionClosedMeanwhile(t *testing.T) {
-	rb := newRawBackend(t, func(c net.Conn, br *bufio.Reader, _ int) {
-		if _, err := http.ReadRequest(br); err == nil {
-			io.WriteString(c, okResponse)
-		}
-	})
-	h := newTestH1(rb.addr(), 0)
-	defer h.close()
-	for i := range 3 {
-		if _, body, err := fetch(t, h, "GET", rb.addr()); err != nil || body != "ok" {
-			t.Fatalf("GET %d on a connection the backend closed: %q, %v", i, body, err)
-		}
-	}
-	if n := rb.accepted.Load(); n < 3 {
-		t.Errorf("%d connections for 3 GETs to a backend that closes each, want 3 or more", n)
-	}
-}
-
 // Bytes a backend sends after a response's body, in a later segment, are
 // not read as the next request's response: the idle connection is checked
 // before every reuse.

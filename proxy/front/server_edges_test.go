@@ -85,12 +85,7 @@ func TestShutdownStillWatchesClients(t *testing.T) {
 	c, _ := dial(t, addr)
 	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
 	<-started
-	done := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-		defer cancel()
-		done <- s.Shutdown(ctx)
-	}()
+	done := shutdownAsync(s)
 	time.Sleep(20 * time.Millisecond)
 	c.Close()
 	select {

@@ -310,12 +310,7 @@ func TestShutdown(t *testing.T) {
 	busy, busyBR := dial(t, addr)
 	io.WriteString(busy, "GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
 	<-started
-	done := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-		defer cancel()
-		done <- s.Shutdown(ctx)
-	}()
+	done := shutdownAsync(s)
 	if _, err := idleBR.ReadByte(); err != io.EOF {
 		t.Errorf("idle connection at shutdown: %v, want EOF", err)
 	}
@@ -357,4 +352,16 @@ func TestH2CGoesToFallback(t *testing.T) {
 	if b, _ := io.ReadAll(res.Body); string(b) != "HTTP/2.0" || s.HandedOver() != 1 {
 		t.Errorf("h2c: %q, handed over %d; want HTTP/2.0 and 1", b, s.HandedOver())
 	}
+}
+
+// shutdownAsync runs s.Shutdown, bounded by testTimeout, and delivers its
+// result.
+func shutdownAsync(s *Server) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		defer cancel()
+		done <- s.Shutdown(ctx)
+	}()
+	return done
 }
