@@ -1,23 +1,11 @@
 package front
 
 import (
-	"errors"
 	"net"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
-
-// temporary reports whether an accept error is one Serve waits out, as
-// net/http does: running out of file descriptors or memory, timeouts.
-func temporary(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout() ||
-		errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
-		errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM) ||
-		errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, syscall.EINTR)
-}
 
 // handoffListener is the listener Fallback serves: its Accept returns the
 // connections that Server hands over.

@@ -64,21 +64,10 @@ func (w *response) writeHead() {
 	closeField := w.closeAfter && !hasToken(h.Get("Connection"), "close")
 	writeStatusLine(&w.bw, w.status)
 	declared := h["Trailer"]
-	// In key order, as net/http writes them: the same response is the
-	// same bytes.
-	var buf [16]string
-	keys := buf[:0]
-	for k := range h {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		if closeField && k == "Connection" || strings.HasPrefix(k, http.TrailerPrefix) ||
-			declared != nil && declares(declared, k) {
-			continue
-		}
-		writeField(&w.bw, k, h[k])
-	}
+	w.writeFields(func(k string) bool {
+		return closeField && k == "Connection" || strings.HasPrefix(k, http.TrailerPrefix) ||
+			declared != nil && declares(declared, k)
+	})
 	if _, ok := h["Date"]; !ok {
 		w.bw.WriteString("Date: ")
 		w.bw.WriteString(*w.cc.s.date.Load())
@@ -93,15 +82,29 @@ func (w *response) writeHead() {
 	w.bw.WriteString("\r\n")
 }
 
+// writeFields writes the header's fields but those skip names, in key
+// order, as net/http writes them: the same response is the same bytes.
+func (w *response) writeFields(skip func(k string) bool) {
+	var buf [16]string
+	keys := buf[:0]
+	for k := range w.header {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if skip == nil || !skip(k) {
+			writeField(&w.bw, k, w.header[k])
+		}
+	}
+}
+
 // declares reports whether the "Trailer" fields name k. Their values are
 // set after the body (net/http's head holds the header as it was at
 // WriteHeader, before them).
 func declares(trailer []string, k string) bool {
-	for _, list := range trailer {
-		for t := range strings.SplitSeq(list, ",") {
-			if http.CanonicalHeaderKey(strings.Trim(t, " \t")) == k {
-				return true
-			}
+	for t := range listElems(trailer...) {
+		if http.CanonicalHeaderKey(t) == k {
+			return true
 		}
 	}
 	return false
@@ -133,12 +136,9 @@ var newlineToSpace = strings.NewReplacer("\n", " ", "\r", " ")
 // writeTrailers writes the trailers: the fields named in "Trailer" and
 // those set with http.TrailerPrefix.
 func (w *response) writeTrailers() {
-	for _, list := range w.header["Trailer"] {
-		for k := range strings.SplitSeq(list, ",") {
-			k = http.CanonicalHeaderKey(strings.Trim(k, " \t"))
-			if vs := w.header[k]; k != "" && httpguts.ValidTrailerHeader(k) {
-				writeField(&w.bw, k, vs)
-			}
+	for t := range listElems(w.header["Trailer"]...) {
+		if k := http.CanonicalHeaderKey(t); httpguts.ValidTrailerHeader(k) {
+			writeField(&w.bw, k, w.header[k])
 		}
 	}
 	for k, vs := range w.header {

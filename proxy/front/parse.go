@@ -1,6 +1,7 @@
 package front
 
 import (
+	"iter"
 	"net/http"
 	"net/textproto"
 	"net/url"
@@ -125,12 +126,24 @@ func headerLine(line string) (key, value string, ok bool) {
 // hasToken reports whether the comma-separated list v has token, in any
 // case.
 func hasToken(v, token string) bool {
-	for v != "" {
-		var t string
-		t, v, _ = strings.Cut(v, ",")
-		if strings.EqualFold(strings.Trim(t, " \t"), token) {
+	for t := range listElems(v) {
+		if strings.EqualFold(t, token) {
 			return true
 		}
 	}
 	return false
+}
+
+// listElems yields the elements of comma-separated lists, trimmed of
+// spaces and tabs; empty ones are left out.
+func listElems(lists ...string) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for _, list := range lists {
+			for t := range strings.SplitSeq(list, ",") {
+				if t = strings.Trim(t, " \t"); t != "" && !yield(t) {
+					return
+				}
+			}
+		}
+	}
 }

@@ -93,9 +93,7 @@ func (w *response) WriteHeader(code int) {
 // informational writes a 1xx response at once, as net/http does.
 func (w *response) informational(code int) {
 	writeStatusLine(&w.bw, code)
-	for k, vs := range w.header {
-		writeField(&w.bw, k, vs)
-	}
+	w.writeFields(nil)
 	w.bw.WriteString("\r\n")
 	_ = w.bw.flush()
 }

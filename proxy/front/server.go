@@ -36,10 +36,12 @@ package front
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -72,7 +74,7 @@ type Server struct {
 	stopTick  chan struct{} // closed when Shutdown returns, or by Close
 	work      chan *conn    // to a worker waiting for a connection
 	tickOnce  sync.Once
-	done      sync.WaitGroup
+	done      sync.WaitGroup // the tick and Fallback.Serve; Close and Shutdown wait
 }
 
 // watchTick is how often Server looks for requests that outlasted a tick,
@@ -137,6 +139,16 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 }
 
+// temporary reports whether an accept error is one Serve waits out, as
+// net/http does: running out of file descriptors or memory, timeouts.
+func temporary(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout() ||
+		errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
+		errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM) ||
+		errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, syscall.EINTR)
+}
+
 // workerIdle is how long a connection's goroutine waits for another
 // connection once its own ended.
 const workerIdle = 10 * time.Second
@@ -181,7 +193,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		case <-poll.C:
 		}
 	}
-	return <-fallback
+	err := <-fallback
+	s.stopTicking()
+	s.done.Wait()
+	return err
 }
 
 // Close closes the listeners and every connection at once, Fallback's
@@ -195,7 +210,9 @@ func (s *Server) Close() error {
 		cc.c.Close()
 	}
 	s.mu.Unlock()
-	return s.Fallback.Close()
+	err := s.Fallback.Close()
+	s.done.Wait()
+	return err
 }
 
 // stop ends accepting.
