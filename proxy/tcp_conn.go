@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cutoverproxy/cutover/balancer"
+	"github.com/cutoverproxy/cutover/proxy/relay"
 )
 
 // tcpChunk is the most one splice moves before the byte counters are
@@ -132,14 +133,18 @@ func (p *Proxy) dialTCP(ctx context.Context, b *Backend, preface []byte) (net.Co
 // error in either direction closes both connections. It returns when both
 // directions have ended, with why the proxy closed the connection, or ""
 // when a side did.
+//
+// Between two TCP connections the bytes move on an event loop of package
+// relay (a read and a write per message, no goroutine woken); otherwise
+// (or when the system refuses relay a descriptor) on two goroutines.
 func relayTCP(client, back net.Conn, b *Backend, st *serviceStats, grace time.Duration, expired, kill <-chan struct{}) string {
-	up, down := make(chan error, 1), make(chan error, 1)
-	go func() { up <- copyCounted(back, client, &st.tcpIn) }()
-	go func() { down <- copyCounted(client, back, &st.tcpOut) }()
-	closeBoth := func() {
-		_ = client.Close()
-		_ = back.Close()
+	var r tcpRelay
+	if pair, ok := relay.Start(client, back, &st.tcpIn, &st.tcpOut); ok {
+		r = pair
+	} else {
+		r = copyBoth(client, back, st)
 	}
+	defer r.Close()
 	drained := b.drainNotify()
 	var timer *time.Timer
 	var graceOver <-chan time.Time
@@ -148,29 +153,18 @@ func relayTCP(client, back net.Conn, b *Backend, st *serviceStats, grace time.Du
 			timer.Stop()
 		}
 	}()
-	why := ""
-	for up != nil || down != nil {
+	for {
 		select {
-		case err := <-up:
-			up = nil
-			if err != nil {
-				closeBoth()
-			} else {
-				closeWrite(back)
-			}
-		case err := <-down:
-			down = nil
-			if err != nil {
-				closeBoth()
-			} else {
-				closeWrite(client)
-			}
+		case <-r.Done():
+			return ""
 		case <-expired:
-			expired, why = nil, "shutdown"
-			closeBoth()
+			r.Close()
+			<-r.Done()
+			return "shutdown"
 		case <-kill:
-			kill, why = nil, "shutdown"
-			closeBoth()
+			r.Close()
+			<-r.Done()
+			return "shutdown"
 		case <-drained:
 			timer = time.NewTimer(grace)
 			drained, graceOver = nil, timer.C
@@ -181,11 +175,54 @@ func relayTCP(client, back net.Conn, b *Backend, st *serviceStats, grace time.Du
 				drained = b.drainNotify()
 				continue
 			}
-			why = "drained"
-			closeBoth()
+			r.Close()
+			<-r.Done()
+			return "drained"
 		}
 	}
-	return why
+}
+
+// tcpRelay is a relayed connection: Done is closed when both directions
+// have ended, Close ends both at once.
+type tcpRelay interface {
+	Done() <-chan struct{}
+	Close()
+}
+
+// goRelay is a tcpRelay on two goroutines, one per direction.
+type goRelay struct {
+	client, back net.Conn
+	done         chan struct{}
+	left         atomic.Int32 // directions still copying
+}
+
+// copyBoth starts copying both ways on goroutines.
+func copyBoth(client, back net.Conn, st *serviceStats) *goRelay {
+	g := &goRelay{client: client, back: back, done: make(chan struct{})}
+	g.left.Store(2)
+	go g.copy(back, client, &st.tcpIn)
+	go g.copy(client, back, &st.tcpOut)
+	return g
+}
+
+// copy copies one direction; a clean end closes dst's sending half, an
+// error closes both connections.
+func (g *goRelay) copy(dst, src net.Conn, n *atomic.Uint64) {
+	if err := copyCounted(dst, src, n); err != nil {
+		g.Close()
+	} else {
+		closeWrite(dst)
+	}
+	if g.left.Add(-1) == 0 {
+		close(g.done)
+	}
+}
+
+func (g *goRelay) Done() <-chan struct{} { return g.done }
+
+func (g *goRelay) Close() {
+	_ = g.client.Close()
+	_ = g.back.Close()
 }
 
 // copyCounted copies src to dst until src ends, adding the bytes copied

@@ -221,8 +221,10 @@ func TestTCPDrainGraceThenClose(t *testing.T) {
 
 	drainA := a.endpoint()
 	drainA.State = discovery.Draining
-	h.p.Update(snapshot(tcpService("echo", port, drainA, b.endpoint())))
+	// The grace starts within Update, when the connection hears of the
+	// drain: timed from before it.
 	drained := time.Now()
+	h.p.Update(snapshot(tcpService("echo", port, drainA, b.endpoint())))
 	// New connections go to b; a's connection still works for a while.
 	for range 4 {
 		if tc := dialEcho(t, port); tc.backend != "b" {

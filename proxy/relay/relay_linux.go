@@ -1,0 +1,546 @@
+package relay
+
+import (
+	"errors"
+	"net"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+const (
+	// bufSize is the loop's read buffer: a read that fills it makes its
+	// direction a bulk transfer, which then goes by splice.
+	bufSize = 16 << 10
+	// pipeSize is the capacity asked for a bulk direction's pipe, and the
+	// most one splice moves (Go's io.Copy uses the same).
+	pipeSize = 1 << 20
+	// turns bounds the reads one wake-up spends on a Pair before the loop
+	// serves the others; a Pair with more to do waits for the next pass.
+	turns = 8
+	// wakeID is the epoll data of the loop's eventfd.
+	wakeID = -1
+)
+
+// ErrClosed is the error of a Pair ended by Close.
+var ErrClosed = errors.New("relay: closed")
+
+// Pair is two connections whose bytes a loop moves both ways.
+type Pair struct {
+	done chan struct{}
+	err  error // why the Pair ended; nil when both sides ended cleanly
+	l    *loop
+	// closing is set by Close; the loop ends the Pair.
+	closing atomic.Bool
+
+	// Owned by the loop.
+	id     int
+	side   [2]side
+	dir    [2]direction // dir[i] moves side i's bytes to side 1-i
+	added  bool         // registered with the loop's epoll set
+	ended  bool
+	queued bool // on the loop's list of Pairs with more to do
+}
+
+// side is one socket of a Pair.
+type side struct {
+	fd       int
+	readable bool // it may have bytes or its end to read
+	writable bool // a write may succeed
+	// hup: epoll reported the peer's close (or an error). A short read
+	// then does not mean drained: the end is still to be read, and no
+	// new edge would announce it.
+	hup bool
+}
+
+// direction is what a Pair has read from one side and not yet written to
+// the other.
+type direction struct {
+	n       *atomic.Uint64 // bytes written, counted as they go
+	pending []byte         // read but not written (buffer mode)
+	pipe    [2]int         // bulk mode: the pipe's read and write ends; -1 before
+	inPipe  int            // bytes in the pipe
+	eof     bool           // the source ended its sending
+	shut    bool           // the destination's sending half is shut
+}
+
+func (d *direction) busy() bool { return len(d.pending) > 0 || d.inPipe > 0 }
+
+// Done is closed when the Pair has ended and both sockets are closed.
+func (p *Pair) Done() <-chan struct{} { return p.done }
+
+// Err says why the Pair ended, once Done is closed: nil when both sides
+// ended their sending cleanly, ErrClosed after Close, or the error of a
+// read or write.
+func (p *Pair) Err() error {
+	<-p.done
+	return p.err
+}
+
+// Close ends the Pair: both sockets are closed. It does not wait; Done
+// says when it is over. It is safe to call from any goroutine, any number
+// of times.
+func (p *Pair) Close() {
+	if p.closing.Swap(true) {
+		return
+	}
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	p.l.submit(p)
+}
+
+// Start hands a and b to a loop and returns their Pair, or false when it
+// cannot: a or b is not a *net.TCPConn, or the system refused a
+// descriptor. On false, a and b are untouched and the caller copies
+// itself; on true, they are closed and the Pair owns their sockets. Bytes
+// from a to b are added to na, from b to a to nb.
+func Start(a, b net.Conn, na, nb *atomic.Uint64) (*Pair, bool) {
+	l := pickLoop()
+	if l == nil {
+		return nil, false
+	}
+	fa, ok := dupFD(a)
+	if !ok {
+		return nil, false
+	}
+	fb, ok := dupFD(b)
+	if !ok {
+		unix.Close(fa)
+		return nil, false
+	}
+	_ = a.Close()
+	_ = b.Close()
+	p := &Pair{done: make(chan struct{}), l: l}
+	p.side[0] = side{fd: fa, readable: true, writable: true}
+	p.side[1] = side{fd: fb, readable: true, writable: true}
+	p.dir[0] = direction{n: na, pipe: [2]int{-1, -1}}
+	p.dir[1] = direction{n: nb, pipe: [2]int{-1, -1}}
+	l.submit(p)
+	return p, true
+}
+
+// dupFD returns a duplicate of c's socket, non-blocking as c's is.
+func dupFD(c net.Conn) (int, bool) {
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		return -1, false
+	}
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return -1, false
+	}
+	fd := -1
+	cerr := rc.Control(func(s uintptr) {
+		fd, err = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 3)
+	})
+	if cerr != nil || err != nil {
+		return -1, false
+	}
+	return fd, true
+}
+
+// loop is one event loop: an epoll set, an eventfd that wakes it, and the
+// goroutine that runs while it has Pairs.
+type loop struct {
+	epfd, wakefd int
+	raw          syscall.RawConn // the epoll set in Go's poller
+
+	mu      sync.Mutex
+	running bool
+	inbox   []*Pair // new Pairs, and Pairs to close
+	mail    atomic.Bool
+
+	// Owned by the goroutine.
+	pairs []*Pair // by id
+	free  []int
+	live  int
+	again []*Pair // Pairs with more to do after their turns
+	buf   []byte
+}
+
+var (
+	loops     []*loop
+	loopsOnce sync.Once
+	nextLoop  atomic.Uint32
+)
+
+// pickLoop returns the next loop in turn, or nil when no loop could be
+// made.
+func pickLoop() *loop {
+	loopsOnce.Do(func() {
+		for range runtime.GOMAXPROCS(0) {
+			if l := newLoop(); l != nil {
+				loops = append(loops, l)
+			}
+		}
+	})
+	if len(loops) == 0 {
+		return nil
+	}
+	return loops[int(nextLoop.Add(1))%len(loops)]
+}
+
+func newLoop() *loop {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil
+	}
+	wakefd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		unix.Close(epfd)
+		return nil
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: wakeID}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wakefd, &ev); err != nil {
+		unix.Close(epfd)
+		unix.Close(wakefd)
+		return nil
+	}
+	// The epoll set is readable while it has events: Go's poller waits
+	// for that, so the loop never blocks a thread in epoll_wait (which
+	// would make the runtime hand the thread's processor to another).
+	var raw syscall.RawConn
+	if err := unix.SetNonblock(epfd, true); err == nil {
+		raw, err = os.NewFile(uintptr(epfd), "relay-epoll").SyscallConn()
+		if err != nil {
+			raw = nil
+		}
+	}
+	if raw == nil {
+		unix.Close(epfd)
+		unix.Close(wakefd)
+		return nil
+	}
+	return &loop{epfd: epfd, wakefd: wakefd, raw: raw}
+}
+
+// submit gives the loop a new Pair or one to close, starting the loop's
+// goroutine when it does not run.
+func (l *loop) submit(p *Pair) {
+	l.mu.Lock()
+	l.inbox = append(l.inbox, p)
+	l.mail.Store(true)
+	start := !l.running
+	l.running = true
+	l.mu.Unlock()
+	if start {
+		go l.run()
+		return
+	}
+	one := uint64(1)
+	_, _ = unix.Write(l.wakefd, (*[8]byte)(unsafe.Pointer(&one))[:])
+}
+
+func (l *loop) run() {
+	if l.buf == nil {
+		l.buf = make([]byte, bufSize)
+	}
+	events := make([]unix.EpollEvent, 128)
+	for {
+		if (l.mail.Load() || l.live == 0) && !l.readMail() {
+			return // no Pair left
+		}
+		var n int
+		var err error
+		if len(l.again) > 0 {
+			n, err = unix.EpollWait(l.epfd, events, 0)
+		} else {
+			rerr := l.raw.Read(func(uintptr) bool {
+				n, err = unix.EpollWait(l.epfd, events, 0)
+				return n > 0 || err != nil && err != unix.EINTR
+			})
+			if err == nil {
+				err = rerr
+			}
+		}
+		if err != nil && err != unix.EINTR {
+			l.endAll(err)
+			if !l.readMail() {
+				return
+			}
+			continue
+		}
+		for i := range n {
+			ev := &events[i]
+			if ev.Fd == wakeID {
+				var b [8]byte
+				_, _ = unix.Read(l.wakefd, b[:])
+				continue
+			}
+			p := l.pairs[ev.Fd>>1]
+			if p == nil {
+				continue
+			}
+			l.event(p, int(ev.Fd&1), ev.Events)
+		}
+		if len(l.again) > 0 {
+			again := l.again
+			l.again = nil
+			for _, p := range again {
+				p.queued = false
+				if !p.ended {
+					l.serve(p)
+				}
+			}
+		}
+	}
+}
+
+// readMail adds new Pairs and ends closed ones. It returns false when the
+// loop has nothing left and its goroutine stops.
+func (l *loop) readMail() bool {
+	for {
+		l.mu.Lock()
+		inbox := l.inbox
+		l.inbox = nil
+		l.mail.Store(false)
+		if len(inbox) == 0 && l.live == 0 {
+			l.running = false
+			l.mu.Unlock()
+			return false
+		}
+		l.mu.Unlock()
+		for _, p := range inbox {
+			switch {
+			case p.ended:
+			case !p.added:
+				l.add(p)
+			default:
+				l.end(p, ErrClosed)
+			}
+		}
+		if l.live > 0 {
+			return true
+		}
+	}
+}
+
+// add registers a new Pair's sockets and serves it once (bytes may have
+// arrived before it was registered). A Pair closed before it was added
+// ends here.
+func (l *loop) add(p *Pair) {
+	if len(l.free) > 0 {
+		p.id = l.free[len(l.free)-1]
+		l.free = l.free[:len(l.free)-1]
+	} else {
+		p.id = len(l.pairs)
+		l.pairs = append(l.pairs, nil)
+	}
+	l.pairs[p.id] = p
+	l.live++
+	p.added = true
+	for i := range p.side {
+		ev := unix.EpollEvent{
+			Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET,
+			Fd:     int32(p.id<<1 | i),
+		}
+		if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, p.side[i].fd, &ev); err != nil {
+			l.end(p, err)
+			return
+		}
+	}
+	if p.closing.Load() {
+		l.end(p, ErrClosed)
+		return
+	}
+	l.serve(p)
+}
+
+// event records what epoll said of side s and serves the Pair.
+func (l *loop) event(p *Pair, s int, ev uint32) {
+	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		p.side[s].readable = true
+	}
+	if ev&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		p.side[s].hup = true
+	}
+	if ev&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		p.side[s].writable = true
+	}
+	l.serve(p)
+	if !p.ended && ev&unix.EPOLLERR != 0 {
+		// An error that no read or write of this pass met (the side
+		// had nothing to do): it ends the Pair all the same.
+		if n, err := unix.GetsockoptInt(p.side[s].fd, unix.SOL_SOCKET, unix.SO_ERROR); err == nil && n != 0 {
+			l.end(p, syscall.Errno(n))
+		}
+	}
+}
+
+// serve moves what can be moved in both directions, up to turns reads
+// each, and ends the Pair when both directions are done.
+func (l *loop) serve(p *Pair) {
+	for d := range p.dir {
+		for t := 0; ; t++ {
+			if !l.flush(p, d) {
+				break
+			}
+			if p.ended {
+				return
+			}
+			dir, src := &p.dir[d], &p.side[d]
+			if dir.eof || !src.readable {
+				break
+			}
+			if t == turns {
+				if !p.queued {
+					p.queued = true
+					l.again = append(l.again, p)
+				}
+				break
+			}
+			l.pull(p, d)
+			if p.ended {
+				return
+			}
+		}
+	}
+	if p.dir[0].shut && p.dir[1].shut {
+		l.end(p, nil)
+	}
+}
+
+// pull reads once from side d and writes what it read to the other side.
+func (l *loop) pull(p *Pair, d int) {
+	dir, src := &p.dir[d], &p.side[d]
+	if dir.pipe[0] >= 0 {
+		n, err := unix.Splice(src.fd, nil, dir.pipe[1], nil, pipeSize, unix.SPLICE_F_NONBLOCK|unix.SPLICE_F_MOVE)
+		switch {
+		case n > 0:
+			dir.inPipe += int(n)
+			// A splice that moved less than asked may have stopped at
+			// the pipe's slots, not at the socket's end: only EAGAIN
+			// says the socket is drained.
+		case err == unix.EAGAIN:
+			src.readable = false
+		case err == unix.EINTR:
+		case err != nil:
+			l.end(p, err)
+		default:
+			dir.eof = true
+		}
+		return
+	}
+	n, err := unix.Read(src.fd, l.buf)
+	switch {
+	case n > 0:
+		switch {
+		case n == len(l.buf):
+			// A bulk transfer: its next reads splice (or, without a
+			// pipe, go on through the buffer).
+			l.toBulk(dir)
+		case !src.hup:
+			src.readable = false // drained: the next bytes raise an edge
+		}
+		dir.pending = l.buf[:n]
+		l.flush(p, d)
+		if len(dir.pending) > 0 {
+			// The destination is full: keep the rest.
+			dir.pending = append([]byte(nil), dir.pending...)
+		}
+	case err == unix.EAGAIN:
+		src.readable = false
+	case err == unix.EINTR:
+	case err != nil:
+		l.end(p, err)
+	default:
+		dir.eof = true
+		l.flush(p, d)
+	}
+}
+
+// toBulk gives a direction a pipe, so that its next reads splice. Without
+// a pipe (the system refused one), it stays as it is.
+func (l *loop) toBulk(dir *direction) {
+	var fds [2]int
+	if err := unix.Pipe2(fds[:], unix.O_NONBLOCK|unix.O_CLOEXEC); err != nil {
+		return
+	}
+	_, _ = unix.FcntlInt(uintptr(fds[0]), unix.F_SETPIPE_SZ, pipeSize)
+	dir.pipe = fds
+}
+
+// flush writes direction d's pending bytes to the other side, and shuts
+// that side's sending half once the source has ended and nothing is left.
+// It reports whether d has nothing pending (the next read may proceed).
+func (l *loop) flush(p *Pair, d int) bool {
+	dir, dst := &p.dir[d], &p.side[1-d]
+	for dir.busy() && dst.writable {
+		var n int
+		var err error
+		if dir.inPipe > 0 {
+			var m int64
+			m, err = unix.Splice(dir.pipe[0], nil, dst.fd, nil, dir.inPipe, unix.SPLICE_F_NONBLOCK|unix.SPLICE_F_MOVE)
+			n = int(m)
+			dir.inPipe -= max(n, 0)
+		} else {
+			n, err = unix.Write(dst.fd, dir.pending)
+			dir.pending = dir.pending[max(n, 0):]
+		}
+		if n > 0 {
+			dir.n.Add(uint64(n))
+		}
+		switch {
+		case err == unix.EAGAIN:
+			dst.writable = false
+		case err == unix.EINTR:
+		case err != nil:
+			l.end(p, err)
+			return false
+		}
+	}
+	if dir.busy() {
+		return false
+	}
+	dir.pending = nil
+	if dir.eof && !dir.shut {
+		dir.shut = true
+		_ = unix.Shutdown(dst.fd, unix.SHUT_WR)
+	}
+	return true
+}
+
+// end closes a Pair's sockets and pipes and says it ended with err.
+func (l *loop) end(p *Pair, err error) {
+	if p.ended {
+		return
+	}
+	p.ended = true
+	for i := range p.side {
+		// Removed from the epoll set first: a descriptor that another
+		// process still holds would otherwise stay in it.
+		if p.added {
+			_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, p.side[i].fd, nil)
+		}
+		unix.Close(p.side[i].fd)
+		if fds := p.dir[i].pipe; fds[0] >= 0 {
+			unix.Close(fds[0])
+			unix.Close(fds[1])
+		}
+		p.dir[i].pending = nil
+	}
+	if l.pairs[p.id] == p {
+		l.pairs[p.id] = nil
+		l.free = append(l.free, p.id)
+		l.live--
+	}
+	p.err = err
+	close(p.done)
+}
+
+// endAll ends every Pair of the loop with err: its epoll set failed.
+func (l *loop) endAll(err error) {
+	for _, p := range l.pairs {
+		if p != nil {
+			l.end(p, err)
+		}
+	}
+}

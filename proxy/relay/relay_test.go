@@ -1,0 +1,395 @@
+//go:build linux
+
+package relay
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+// TestMain also checks that the loops' goroutines end with their last
+// Pair.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// testTimeout bounds every wait of a test.
+const testTimeout = 10 * time.Second
+
+// rig is one relayed connection: client talks to backend through a Pair.
+type rig struct {
+	client, backend *net.TCPConn
+	pair            *Pair
+	in, out         atomic.Uint64
+}
+
+// newRig connects a client and a backend through a Pair. before, when
+// set, runs on the client before the Pair starts.
+func newRig(t testing.TB, before func(client *net.TCPConn)) *rig {
+	t.Helper()
+	r := &rig{}
+	front, proxySide := tcpPair(t)
+	back, backend := tcpPair(t)
+	r.client, r.backend = front, backend
+	if before != nil {
+		before(front)
+	}
+	p, ok := Start(proxySide, back, &r.in, &r.out)
+	if !ok {
+		t.Fatal("Start refused two TCP connections")
+	}
+	r.pair = p
+	t.Cleanup(func() {
+		r.client.Close()
+		r.backend.Close()
+		r.pair.Close()
+		r.wait(t)
+	})
+	return r
+}
+
+// tcpPair returns the two ends of a loopback TCP connection.
+func tcpPair(t testing.TB) (*net.TCPConn, *net.TCPConn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		accepted <- c
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := <-accepted
+	if s == nil {
+		t.Fatal("accept failed")
+	}
+	return c.(*net.TCPConn), s.(*net.TCPConn)
+}
+
+// wait waits for the Pair to end and returns its error.
+func (r *rig) wait(t testing.TB) error {
+	t.Helper()
+	select {
+	case <-r.pair.Done():
+		return r.pair.Err()
+	case <-time.After(testTimeout):
+		t.Fatal("the pair did not end")
+		return nil
+	}
+}
+
+func deadline(t testing.TB, cs ...net.Conn) {
+	t.Helper()
+	for _, c := range cs {
+		if err := c.SetDeadline(time.Now().Add(testTimeout)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestRoundTripsBothWays(t *testing.T) {
+	r := newRig(t, nil)
+	deadline(t, r.client, r.backend)
+	var sent int
+	for i := range 200 {
+		msg := bytes.Repeat([]byte{byte(i)}, 1+i*37%3000)
+		sent += len(msg)
+		if _, err := r.client.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, len(msg))
+		if _, err := io.ReadFull(r.backend, got); err != nil {
+			t.Fatalf("round trip %d: backend: %v", i, err)
+		}
+		if !bytes.Equal(got, msg) {
+			t.Fatalf("round trip %d: backend read other bytes", i)
+		}
+		reply := append(got, 'r')
+		if _, err := r.backend.Write(reply); err != nil {
+			t.Fatal(err)
+		}
+		back := make([]byte, len(reply))
+		if _, err := io.ReadFull(r.client, back); err != nil {
+			t.Fatalf("round trip %d: client: %v", i, err)
+		}
+		if !bytes.Equal(back, reply) {
+			t.Fatalf("round trip %d: client read other bytes", i)
+		}
+	}
+	if got := r.in.Load(); got != uint64(sent) {
+		t.Errorf("client to backend counted %d bytes, want %d", got, sent)
+	}
+	if got := r.out.Load(); got != uint64(sent+200) {
+		t.Errorf("backend to client counted %d bytes, want %d", got, sent+200)
+	}
+}
+
+// TestBytesSentBeforeStartArrive: bytes already in the socket when the
+// Pair starts raise no edge of their own.
+func TestBytesSentBeforeStartArrive(t *testing.T) {
+	r := newRig(t, func(c *net.TCPConn) {
+		if _, err := c.Write([]byte("early")); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond) // let them reach the socket
+	})
+	deadline(t, r.backend)
+	got := make([]byte, 5)
+	if _, err := io.ReadFull(r.backend, got); err != nil || string(got) != "early" {
+		t.Fatalf("backend read %q, %v; want \"early\"", got, err)
+	}
+}
+
+// TestClientHalfCloseThenAnswer: the client sends a request and shuts its
+// sending half; the backend reads to the end, then answers and closes. The
+// request's bytes and its end arrive together, which the loop must not
+// take for a drained socket.
+func TestClientHalfCloseThenAnswer(t *testing.T) {
+	for i := range 100 {
+		r := newRig(t, nil)
+		deadline(t, r.client, r.backend)
+		req := bytes.Repeat([]byte("q"), 1+i*131%5000)
+		if _, err := r.client.Write(req); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.client.CloseWrite(); err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(r.backend)
+		if err != nil || !bytes.Equal(got, req) {
+			t.Fatalf("run %d: backend read %d bytes, %v; want %d and the end", i, len(got), err, len(req))
+		}
+		if _, err := r.backend.Write([]byte("answer")); err != nil {
+			t.Fatal(err)
+		}
+		r.backend.Close()
+		ans, err := io.ReadAll(r.client)
+		if err != nil || string(ans) != "answer" {
+			t.Fatalf("run %d: client read %q, %v; want \"answer\" and the end", i, ans, err)
+		}
+		if err := r.wait(t); err != nil {
+			t.Fatalf("run %d: the pair ended with %v, want nil", i, err)
+		}
+	}
+}
+
+// TestBackendHalfCloseClientGoesOn: the backend ends its sending first;
+// the client still sends, and the backend still reads.
+func TestBackendHalfCloseClientGoesOn(t *testing.T) {
+	r := newRig(t, nil)
+	deadline(t, r.client, r.backend)
+	if _, err := r.backend.Write([]byte("bye")); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.backend.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(r.client)
+	if err != nil || string(got) != "bye" {
+		t.Fatalf("client read %q, %v", got, err)
+	}
+	if _, err := r.client.Write([]byte("still here")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 10)
+	if _, err := io.ReadFull(r.backend, buf); err != nil || string(buf) != "still here" {
+		t.Fatalf("backend read %q, %v", buf, err)
+	}
+	r.client.Close()
+	if err := r.wait(t); err != nil {
+		t.Fatalf("the pair ended with %v, want nil", err)
+	}
+}
+
+// TestBulkBothWaysSplices moves 64 MiB each way at once, checked by hash,
+// through a client that reads in small bursts (so the loop waits for room
+// to write), and checks that both directions went over to splice.
+func TestBulkBothWaysSplices(t *testing.T) {
+	r := newRig(t, nil)
+	deadline(t, r.client, r.backend)
+	const size = 64 << 20
+	send := func(c *net.TCPConn, seed uint64) [32]byte {
+		h := sha256.New()
+		rng := rand.New(rand.NewPCG(seed, seed))
+		block := make([]byte, 512<<10)
+		for i := range block {
+			block[i] = byte(rng.Uint32())
+		}
+		for left := size; left > 0; {
+			off := rng.IntN(len(block) / 2)
+			n := min(left, 1+rng.IntN(len(block)-off))
+			h.Write(block[off : off+n])
+			if _, err := c.Write(block[off : off+n]); err != nil {
+				t.Error(err)
+				break
+			}
+			left -= n
+		}
+		_ = c.CloseWrite()
+		return [32]byte(h.Sum(nil))
+	}
+	recv := func(c *net.TCPConn, small bool) ([32]byte, int64) {
+		h := sha256.New()
+		var n int64
+		buf := make([]byte, 64<<10)
+		for {
+			m := len(buf)
+			if small {
+				m = 3000
+			}
+			k, err := c.Read(buf[:m])
+			h.Write(buf[:k])
+			n += int64(k)
+			if err != nil {
+				if err != io.EOF {
+					t.Error(err)
+				}
+				return [32]byte(h.Sum(nil)), n
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	var sentUp, sentDown, gotUp, gotDown [32]byte
+	var nUp, nDown int64
+	wg.Go(func() { sentUp = send(r.client, 1) })
+	wg.Go(func() { sentDown = send(r.backend, 2) })
+	wg.Go(func() { gotUp, nUp = recv(r.backend, false) })
+	wg.Go(func() { gotDown, nDown = recv(r.client, true) })
+	wg.Wait()
+	if nUp != size || gotUp != sentUp {
+		t.Errorf("client to backend: %d bytes, same hash %v", nUp, gotUp == sentUp)
+	}
+	if nDown != size || gotDown != sentDown {
+		t.Errorf("backend to client: %d bytes, same hash %v", nDown, gotDown == sentDown)
+	}
+	if err := r.wait(t); err != nil {
+		t.Fatalf("the pair ended with %v", err)
+	}
+	if r.in.Load() != size || r.out.Load() != size {
+		t.Errorf("counted %d and %d bytes, want %d each", r.in.Load(), r.out.Load(), size)
+	}
+	for i, d := range r.pair.dir {
+		if d.pipe[0] < 0 {
+			t.Errorf("direction %d never spliced", i)
+		}
+	}
+}
+
+// TestResetEndsBoth: a backend that resets its connection ends the Pair
+// with an error, and the client's connection is closed.
+func TestResetEndsBoth(t *testing.T) {
+	r := newRig(t, nil)
+	deadline(t, r.client, r.backend)
+	if _, err := r.client.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1)
+	if _, err := io.ReadFull(r.backend, buf); err != nil {
+		t.Fatal(err)
+	}
+	_ = r.backend.SetLinger(0)
+	r.backend.Close()
+	if err := r.wait(t); err == nil {
+		t.Fatal("the pair ended cleanly after a reset")
+	}
+	if _, err := r.client.Read(buf); err == nil {
+		t.Fatal("the client's connection is still open")
+	}
+}
+
+// TestCloseEndsAQuietPair: Close from another goroutine ends a Pair on
+// which nothing moves; both peers see their connection end.
+func TestCloseEndsAQuietPair(t *testing.T) {
+	r := newRig(t, nil)
+	deadline(t, r.client, r.backend)
+	r.pair.Close()
+	r.pair.Close()
+	if err := r.wait(t); !errors.Is(err, ErrClosed) {
+		t.Fatalf("the pair ended with %v, want ErrClosed", err)
+	}
+	for name, c := range map[string]*net.TCPConn{"client": r.client, "backend": r.backend} {
+		if _, err := c.Read(make([]byte, 1)); err == nil {
+			t.Errorf("the %s's connection is still open", name)
+		}
+	}
+}
+
+// TestStartRefusesOtherConns: Start takes only TCP connections and
+// leaves others as they were.
+func TestStartRefusesOtherConns(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	c, s := tcpPair(t)
+	defer c.Close()
+	defer s.Close()
+	var n atomic.Uint64
+	if _, ok := Start(a, s, &n, &n); ok {
+		t.Fatal("Start took a net.Pipe")
+	}
+	go func() { _, _ = a.Write([]byte("ok")) }()
+	buf := make([]byte, 2)
+	if _, err := io.ReadFull(b, buf); err != nil {
+		t.Fatalf("the pipe no longer works: %v", err)
+	}
+	if _, err := c.Write([]byte("ok")); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.SetReadDeadline(time.Now().Add(testTimeout))
+	if _, err := io.ReadFull(s, buf); err != nil {
+		t.Fatalf("the TCP connection no longer works: %v", err)
+	}
+}
+
+// TestManyPairsAtOnce runs 200 Pairs over the loops, each with round
+// trips of its own, then ends them all; TestMain checks that the loops'
+// goroutines ended.
+func TestManyPairsAtOnce(t *testing.T) {
+	rigs := make([]*rig, 200)
+	for i := range rigs {
+		rigs[i] = newRig(t, nil)
+		deadline(t, rigs[i].client, rigs[i].backend)
+	}
+	var wg sync.WaitGroup
+	for i, r := range rigs {
+		wg.Go(func() {
+			go func() {
+				_, _ = io.Copy(r.backend, r.backend)
+				_ = r.backend.CloseWrite()
+			}()
+			msg := bytes.Repeat([]byte{byte(i)}, 128)
+			got := make([]byte, 128)
+			for range 50 {
+				if _, err := r.client.Write(msg); err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := io.ReadFull(r.client, got); err != nil || !bytes.Equal(got, msg) {
+					t.Errorf("pair %d: %v", i, err)
+					return
+				}
+			}
+			r.client.Close()
+		})
+	}
+	wg.Wait()
+	for i, r := range rigs {
+		if err := r.wait(t); err != nil {
+			t.Errorf("pair %d ended with %v", i, err)
+		}
+	}
+}
