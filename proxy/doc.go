@@ -13,8 +13,9 @@
 // Backends: each Backend has its own connection pool. For plain-HTTP
 // backends, an HTTP/1.1 request without a body or upgrade goes through the
 // fast path of h1.go, which writes the client's request straight to a
-// pooled connection and reads the answer with http.ReadResponse on the
-// handler's goroutine; everything else (bodies, upgrades, Expect, HTTP/2
+// pooled connection and reads the answer on the handler's goroutine (the
+// common response heads with a parser of its own, the others with
+// http.ReadResponse); everything else (bodies, upgrades, Expect, HTTP/2
 // clients, h2c and https backends) goes through net/http's Transport. The
 // headers a backend gets are defined once, by eachOutbound (headers.go),
 // for both.

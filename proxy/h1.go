@@ -21,12 +21,13 @@ import (
 // a request without a body and without an upgrade. It writes the request
 // and reads the response on the caller's goroutine, over a pool of idle
 // connections, where net/http's Transport hands every request to two
-// goroutines of the connection and back. Responses are parsed by net/http
-// (ReadResponse) within the Transport's header limit. Requests come either
-// from the handler, written by writeRequest straight from the client's
-// request (tests hold its bytes to Request.Write's), or through
-// dualTransport as outbound requests, written by Request.Write. Every other
-// request (bodies, upgrades, Expect) goes to the Transport.
+// goroutines of the connection and back. Responses are read within the
+// Transport's header limit, the common ones by readResponse, the others by
+// net/http (ReadResponse). Requests come either from the handler, written
+// by writeRequest straight from the client's request (tests hold its bytes
+// to Request.Write's), or through dualTransport as outbound requests,
+// written by Request.Write. Every other request (bodies, upgrades, Expect)
+// goes to the Transport.
 type h1 struct {
 	dial          func(ctx context.Context, network, addr string) (net.Conn, error)
 	idle          chan *h1conn
@@ -362,7 +363,7 @@ func setReadDeadline(ctx context.Context, c net.Conn, t time.Time) {
 // Early Hints) but for 101.
 func readFinalResponse(br *bufio.Reader, r *http.Request) (*http.Response, error) {
 	for {
-		res, err := http.ReadResponse(br, r)
+		res, err := readResponse(br, r)
 		if err != nil {
 			return nil, err
 		}
@@ -391,19 +392,25 @@ func staleConn(err error) bool {
 // h1body is a response body that gives its connection back to the pool
 // when it was read to its end, and closes it otherwise.
 type h1body struct {
-	rc   io.ReadCloser
-	pc   *h1conn
-	h    *h1
-	keep bool
-	stop func() bool
-	eof  bool
-	done bool
+	rc     io.ReadCloser
+	pc     *h1conn
+	h      *h1
+	keep   bool
+	stop   func() bool
+	eof    bool
+	failed bool // a read failed
+	done   bool
 }
 
 func (b *h1body) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)
-	if err == io.EOF {
+	switch {
+	case err == io.EOF:
 		b.eof = true
+	case err != nil:
+		// A body cut short (io.ErrUnexpectedEOF) reads io.EOF after
+		// it: the connection must not go back to the pool all the same.
+		b.failed = true
 	}
 	return n, err
 }
@@ -414,7 +421,7 @@ func (b *h1body) Close() error {
 	}
 	b.done = true
 	canceled := !b.stop()
-	if b.eof && b.keep && !canceled {
+	if b.eof && !b.failed && b.keep && !canceled {
 		b.h.put(b.pc)
 		return nil
 	}

@@ -525,6 +525,11 @@ func TestH1ParsesResponsesLikeTheTransport(t *testing.T) {
 		wantErr  bool // of the round trip or of reading the body
 	}{
 		{"content length", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", false},
+		{"typical", typicalResponse, false},
+		{"connection close", "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 5\r\n\r\nhello", false},
+		{"repeated content lengths", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello", false},
+		{"body until close", "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil close", false},
+		{"304 with a length", "HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n", false},
 		{"chunked with a trailer", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-T\r\n\r\n5\r\nhello\r\n0\r\nX-T: v\r\n\r\n", false},
 		{"content length and chunked", "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", false},
 		{"conflicting content lengths", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!", true},
@@ -808,4 +813,42 @@ func TestHTTP2TargetWithASpaceIsRefused(t *testing.T) {
 	if rec.Code != http.StatusOK || hits.Load() != 1 {
 		t.Errorf("a space in the path: %d, %d backend requests; want 200 and 1", rec.Code, hits.Load())
 	}
+}
+
+// A body that failed (cut short) and then reads io.EOF, as net/http's and
+// readResponse's do, does not give its connection back to the pool.
+func TestH1BodyThatFailedIsNotPooled(t *testing.T) {
+	h := newTestH1("127.0.0.1:1", 0)
+	defer h.close()
+	c1, c2 := net.Pipe()
+	defer c2.Close()
+	b := &h1body{
+		rc:   io.NopCloser(&failThenEOF{}),
+		pc:   newH1Conn(c1),
+		h:    h,
+		keep: true,
+		stop: func() bool { return true },
+	}
+	buf := make([]byte, 8)
+	if _, err := b.Read(buf); err != io.ErrUnexpectedEOF {
+		t.Fatalf("first read: %v, want io.ErrUnexpectedEOF", err)
+	}
+	if _, err := b.Read(buf); err != io.EOF {
+		t.Fatalf("second read: %v, want io.EOF", err)
+	}
+	b.Close()
+	if n := len(h.idle); n != 0 {
+		t.Errorf("%d connections pooled after a failed body, want 0", n)
+	}
+}
+
+// failThenEOF reads io.ErrUnexpectedEOF once, then io.EOF.
+type failThenEOF struct{ failed bool }
+
+func (f *failThenEOF) Read([]byte) (int, error) {
+	if f.failed {
+		return 0, io.EOF
+	}
+	f.failed = true
+	return 0, io.ErrUnexpectedEOF
 }
