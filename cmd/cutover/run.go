@@ -117,7 +117,7 @@ func (c *runConfig) run(ctx context.Context, stderr io.Writer) error {
 	// cutover's HTTP/1.1 server turns TCP keep-alive on for the
 	// connections that need it (front.Server); net/http alone gets Go's
 	// default.
-	lc := net.ListenConfig{}
+	lc := net.ListenConfig{Control: deferAccept}
 	if !c.netHTTP {
 		lc.KeepAlive = -1
 	}

@@ -144,7 +144,9 @@ func (f *tlsFlags) setup(log zerolog.Logger, reg prometheus.Registerer, pc *prox
 		log.Info().Msg("HTTPS is off: no certificate source (--cert-dir or --data-dir for ACME)")
 		return nil, nil
 	}
-	raw, err := net.Listen("tcp", f.httpsAddr)
+	// A TLS client speaks first too (its ClientHello).
+	lc := net.ListenConfig{Control: deferAccept}
+	raw, err := lc.Listen(context.Background(), "tcp", f.httpsAddr)
 	if err != nil {
 		return nil, fmt.Errorf("--https-addr: %w", err)
 	}
