@@ -6,29 +6,35 @@
 // each message a read that fails with EAGAIN, a park, a wake-up through the
 // runtime's poller and often a switch between threads. A loop is told by
 // epoll which sockets became readable, reads each once, writes what it read
-// to the other side, and serves every ready socket of one wait in one pass:
-// a message costs a read and a write.
+// to the other side, and serves every ready socket of one epoll_wait in one
+// pass: a message costs a read, a write and its share of that wait.
 //
 // How: Start duplicates the two sockets' file descriptors and closes the
 // net.Conns, which takes the sockets out of Go's poller; from then on the
 // Pair owns them. Each descriptor is registered once, edge-triggered, for
-// reading, writing and the peer's close, and the Pair remembers per socket
-// whether it may still be readable and whether it may be written: a read
-// that returns less than the buffer or fails with EAGAIN drained the socket
-// (the next byte to arrive raises a new edge), a write that stops short
-// filled it (its drain raises one). Small messages go through the loop's
-// buffer; once a read fills it, the direction is a bulk transfer and moves
-// through a pipe with splice, as Go's io.Copy between TCP connections and
-// HAProxy's splice-auto do, so its bytes do not pass through user space.
+// reading, urgent data, writing and the peer's close, and the Pair
+// remembers per socket whether it may still be readable and whether it may
+// be written: a read that returns less than the buffer or fails with EAGAIN
+// drained the socket (the next byte to arrive raises a new edge) unless
+// epoll reported the peer's close or urgent data (a read stops short at its
+// mark), and a write that stops short filled it (its drain raises one).
+// Small messages go through the loop's buffer; once a read fills it, the
+// direction is a bulk transfer and moves through a pipe with splice, as
+// Go's io.Copy between TCP connections and HAProxy's splice-auto do, so its
+// bytes do not pass through user space.
 //
 // Semantics are relayTCP's in package proxy: when one side ends its sending
 // cleanly, the other side's sending half is shut down once everything read
 // before was written, and the other direction goes on; an error on either
-// side ends both; Close ends both at once. Bytes written are added to the
-// counters given to Start as they go.
+// side ends both, once the bytes queued before it were read and written,
+// as a goroutine copying would; Close ends both at once. Bytes written are
+// added to the counters given to Start as they go.
 //
-// Loops run as goroutines that block in epoll_wait; there are as many as
-// GOMAXPROCS, each started when a Pair is given to it and ending when its
-// last Pair ended, so an idle process keeps none. Pairs are spread over the
-// loops in turn.
+// Loops run as goroutines; there are as many as GOMAXPROCS, each started
+// when a Pair is given to it and ending when its last Pair ended, so an
+// idle process keeps none. Pairs are spread over the loops in turn. A loop
+// never blocks a thread in epoll_wait (the runtime would hand the thread's
+// processor to another, with a wake-up each time): its epoll set is itself
+// registered in Go's poller, the loop calls epoll_wait without waiting,
+// and parks like any goroutine reading a socket when nothing is ready.
 package relay

@@ -56,6 +56,9 @@ type side struct {
 	// then does not mean drained: the end is still to be read, and no
 	// new edge would announce it.
 	hup bool
+	// urgent: epoll reported TCP urgent data, at whose mark a read stops
+	// short: a short read does not mean drained either.
+	urgent bool
 }
 
 // direction is what a Pair has read from one side and not yet written to
@@ -119,8 +122,8 @@ func Start(a, b net.Conn, na, nb *atomic.Uint64) (*Pair, bool) {
 	_ = a.Close()
 	_ = b.Close()
 	p := &Pair{done: make(chan struct{}), l: l}
-	p.side[0] = side{fd: fa, readable: true, writable: true}
-	p.side[1] = side{fd: fb, readable: true, writable: true}
+	p.side[0] = side{fd: fa}
+	p.side[1] = side{fd: fb}
 	p.dir[0] = direction{n: na, pipe: [2]int{-1, -1}}
 	p.dir[1] = direction{n: nb, pipe: [2]int{-1, -1}}
 	l.submit(p)
@@ -239,6 +242,12 @@ func (l *loop) submit(p *Pair) {
 	_, _ = unix.Write(l.wakefd, (*[8]byte)(unsafe.Pointer(&one))[:])
 }
 
+// run serves the loop's Pairs until none is left. Its passes run inside
+// one RawConn.Read of the epoll set: after a pass that emptied the set's
+// ready list, the callback returns false and Go's poller parks the
+// goroutine until the set is readable again. Readiness is cleared only when
+// Read begins, not between passes, so an edge raised during a pass wakes
+// the next at once, and a pass needs no epoll_wait that finds nothing.
 func (l *loop) run() {
 	if l.buf == nil {
 		l.buf = make([]byte, bufSize)
@@ -248,47 +257,57 @@ func (l *loop) run() {
 		if (l.mail.Load() || l.live == 0) && !l.readMail() {
 			return // no Pair left
 		}
-		var n int
 		var err error
-		if len(l.again) > 0 {
-			n, err = unix.EpollWait(l.epfd, events, 0)
-		} else {
-			rerr := l.raw.Read(func(uintptr) bool {
+		rerr := l.raw.Read(func(uintptr) bool {
+			for {
+				var n int
 				n, err = unix.EpollWait(l.epfd, events, 0)
-				return n > 0 || err != nil && err != unix.EINTR
-			})
-			if err == nil {
-				err = rerr
+				if err == unix.EINTR {
+					continue
+				}
+				if err != nil {
+					return true
+				}
+				l.pass(events[:n])
+				if l.mail.Load() || l.live == 0 {
+					return true // back to readMail
+				}
+				if n < len(events) && len(l.again) == 0 {
+					return false // nothing left: wait for the set
+				}
 			}
+		})
+		if err == nil {
+			err = rerr
 		}
-		if err != nil && err != unix.EINTR {
+		if err != nil {
 			l.endAll(err)
-			if !l.readMail() {
-				return
-			}
+		}
+	}
+}
+
+// pass serves the Pairs of events, then those that had more to do.
+func (l *loop) pass(events []unix.EpollEvent) {
+	for i := range events {
+		ev := &events[i]
+		if ev.Fd == wakeID {
+			var b [8]byte
+			_, _ = unix.Read(l.wakefd, b[:])
 			continue
 		}
-		for i := range n {
-			ev := &events[i]
-			if ev.Fd == wakeID {
-				var b [8]byte
-				_, _ = unix.Read(l.wakefd, b[:])
-				continue
-			}
-			p := l.pairs[ev.Fd>>1]
-			if p == nil {
-				continue
-			}
-			l.event(p, int(ev.Fd&1), ev.Events)
+		p := l.pairs[ev.Fd>>1]
+		if p == nil {
+			continue
 		}
-		if len(l.again) > 0 {
-			again := l.again
-			l.again = nil
-			for _, p := range again {
-				p.queued = false
-				if !p.ended {
-					l.serve(p)
-				}
+		l.event(p, int(ev.Fd&1), ev.Events)
+	}
+	if len(l.again) > 0 {
+		again := l.again
+		l.again = nil
+		for _, p := range again {
+			p.queued = false
+			if !p.ended {
+				l.serve(p)
 			}
 		}
 	}
@@ -303,6 +322,7 @@ func (l *loop) readMail() bool {
 		l.inbox = nil
 		l.mail.Store(false)
 		if len(inbox) == 0 && l.live == 0 {
+			l.again = nil // ended Pairs only
 			l.running = false
 			l.mu.Unlock()
 			return false
@@ -323,8 +343,7 @@ func (l *loop) readMail() bool {
 	}
 }
 
-// add registers a new Pair's sockets and serves it once (bytes may have
-// arrived before it was registered). A Pair closed before it was added
+// add registers a new Pair's sockets. A Pair closed before it was added
 // ends here.
 func (l *loop) add(p *Pair) {
 	if len(l.free) > 0 {
@@ -339,7 +358,7 @@ func (l *loop) add(p *Pair) {
 	p.added = true
 	for i := range p.side {
 		ev := unix.EpollEvent{
-			Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET,
+			Events: unix.EPOLLIN | unix.EPOLLPRI | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET,
 			Fd:     int32(p.id<<1 | i),
 		}
 		if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, p.side[i].fd, &ev); err != nil {
@@ -349,26 +368,31 @@ func (l *loop) add(p *Pair) {
 	}
 	if p.closing.Load() {
 		l.end(p, ErrClosed)
-		return
 	}
-	l.serve(p)
+	// No pass here: registering a socket queues an event for what it
+	// already is (writable, and readable if bytes arrived before).
 }
 
 // event records what epoll said of side s and serves the Pair.
 func (l *loop) event(p *Pair, s int, ev uint32) {
-	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+	if ev&(unix.EPOLLIN|unix.EPOLLPRI|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 		p.side[s].readable = true
 	}
 	if ev&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 		p.side[s].hup = true
 	}
+	// Urgent data: a read stops short at its mark with bytes after it.
+	p.side[s].urgent = ev&unix.EPOLLPRI != 0
 	if ev&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 		p.side[s].writable = true
 	}
 	l.serve(p)
-	if !p.ended && ev&unix.EPOLLERR != 0 {
-		// An error that no read or write of this pass met (the side
-		// had nothing to do): it ends the Pair all the same.
+	if !p.ended && ev&unix.EPOLLERR != 0 && p.dir[s].eof && !p.dir[1-s].busy() {
+		// An error on a side with nothing left to read or write (a
+		// reset after its end): it ends the Pair all the same. A side
+		// with bytes still queued meets its error when a read gets to
+		// it, after them, as a goroutine copying would; one with bytes
+		// to write meets it in the write.
 		if n, err := unix.GetsockoptInt(p.side[s].fd, unix.SOL_SOCKET, unix.SO_ERROR); err == nil && n != 0 {
 			l.end(p, syscall.Errno(n))
 		}
@@ -387,8 +411,8 @@ func (l *loop) serve(p *Pair) {
 				return
 			}
 			dir, src := &p.dir[d], &p.side[d]
-			if dir.eof || !src.readable {
-				break
+			if dir.eof || !src.readable || !p.side[1-d].writable {
+				break // nothing to read, or nowhere to write it
 			}
 			if t == turns {
 				if !p.queued {
@@ -437,7 +461,7 @@ func (l *loop) pull(p *Pair, d int) {
 			// A bulk transfer: its next reads splice (or, without a
 			// pipe, go on through the buffer).
 			l.toBulk(dir)
-		case !src.hup:
+		case !src.hup && !src.urgent:
 			src.readable = false // drained: the next bytes raise an edge
 		}
 		dir.pending = l.buf[:n]
@@ -477,9 +501,8 @@ func (l *loop) flush(p *Pair, d int) bool {
 		var n int
 		var err error
 		if dir.inPipe > 0 {
-			var m int64
-			m, err = unix.Splice(dir.pipe[0], nil, dst.fd, nil, dir.inPipe, unix.SPLICE_F_NONBLOCK|unix.SPLICE_F_MOVE)
-			n = int(m)
+			m, serr := unix.Splice(dir.pipe[0], nil, dst.fd, nil, dir.inPipe, unix.SPLICE_F_NONBLOCK|unix.SPLICE_F_MOVE)
+			n, err = int(m), serr
 			dir.inPipe -= max(n, 0)
 		} else {
 			n, err = unix.Write(dst.fd, dir.pending)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+	"golang.org/x/sys/unix"
 )
 
 // TestMain also checks that the loops' goroutines end with their last
@@ -391,5 +392,95 @@ func TestManyPairsAtOnce(t *testing.T) {
 		if err := r.wait(t); err != nil {
 			t.Errorf("pair %d ended with %v", i, err)
 		}
+	}
+}
+
+// unacked returns how many bytes c has sent that its peer's kernel has
+// not acknowledged.
+func unacked(t testing.TB, c *net.TCPConn) int {
+	t.Helper()
+	rc, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	var ierr error
+	if err := rc.Control(func(fd uintptr) { n, ierr = unix.IoctlGetInt(int(fd), unix.SIOCOUTQ) }); err != nil || ierr != nil {
+		t.Fatal(err, ierr)
+	}
+	return n
+}
+
+// TestResetAfterBytesTheProxyTookDeliversThem: the client sends 128 KiB
+// that the proxy's socket acknowledged but the backend, reading nothing
+// yet, could not take, then resets. The bytes already taken still reach
+// the backend, as a goroutine copying would deliver them, before the
+// connection ends.
+func TestResetAfterBytesTheProxyTookDeliversThem(t *testing.T) {
+	const size = 128 << 10
+	front, proxySide := tcpPair(t)
+	back, backend := tcpPair(t)
+	_ = back.SetWriteBuffer(4096)
+	_ = backend.SetReadBuffer(4096)
+	var in, out atomic.Uint64
+	p, ok := Start(proxySide, back, &in, &out)
+	if !ok {
+		t.Fatal("Start refused two TCP connections")
+	}
+	defer func() { p.Close(); <-p.Done() }()
+	defer backend.Close()
+	go func() { _, _ = front.Write(make([]byte, size)) }()
+	for start := time.Now(); unacked(t, front) > 0 || time.Since(start) < 200*time.Millisecond; time.Sleep(10 * time.Millisecond) {
+		if time.Since(start) > testTimeout {
+			t.Fatalf("the proxy's socket never took the client's bytes (%d unacknowledged)", unacked(t, front))
+		}
+	}
+	_ = front.SetLinger(0)
+	front.Close() // a reset
+	time.Sleep(50 * time.Millisecond)
+	deadline(t, backend)
+	n, _ := io.Copy(io.Discard, backend)
+	if n != size {
+		t.Errorf("the backend got %d of the %d bytes the proxy had taken", n, size)
+	}
+	select {
+	case <-p.Done():
+	case <-time.After(testTimeout):
+		t.Fatal("the pair did not end after the reset")
+	}
+}
+
+// TestUrgentDataDoesNotStallTheStream: a read stops short at TCP urgent
+// data's mark; the bytes after it must still be read. The client sends
+// "ab" with 'b' urgent and "cd" in the same segment; the backend gets the
+// stream without the urgent byte, as a goroutine copying would pass it.
+func TestUrgentDataDoesNotStallTheStream(t *testing.T) {
+	r := newRig(t, nil)
+	deadline(t, r.backend)
+	time.Sleep(20 * time.Millisecond) // the Pair is registered and idle
+	rc, err := r.client.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var serr error
+	cerr := rc.Control(func(fd uintptr) {
+		f := int(fd)
+		if serr = unix.SetsockoptInt(f, unix.IPPROTO_TCP, unix.TCP_CORK, 1); serr != nil {
+			return
+		}
+		if serr = unix.Sendto(f, []byte("ab"), unix.MSG_OOB, nil); serr != nil {
+			return
+		}
+		if _, serr = unix.Write(f, []byte("cd")); serr != nil {
+			return
+		}
+		serr = unix.SetsockoptInt(f, unix.IPPROTO_TCP, unix.TCP_CORK, 0)
+	})
+	if cerr != nil || serr != nil {
+		t.Fatal(cerr, serr)
+	}
+	got := make([]byte, 3)
+	if _, err := io.ReadFull(r.backend, got); err != nil || string(got) != "acd" {
+		t.Fatalf("the backend read %q, %v; want \"acd\"", got, err)
 	}
 }
