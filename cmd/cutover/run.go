@@ -172,7 +172,12 @@ func (c *runConfig) run(ctx context.Context, stderr io.Writer) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          serverErrorLog(log),
 	}
-	log.Info().Str("http", httpLn.Addr().String()).Str("https", https.addr()).Str("admin", addrOf(adminLn)).Str("version", version).Msg("cutover started")
+	server := "net/http"
+	if _, ok := pr.http.(*front.Server); ok {
+		server = "cutover" // handing what it does not take to net/http's
+	}
+	log.Info().Str("http", httpLn.Addr().String()).Str("http_server", server).Str("https", https.addr()).
+		Str("admin", addrOf(adminLn)).Str("version", version).Msg("cutover started")
 	return pr.serve(ctx)
 }
 
