@@ -261,7 +261,7 @@ func (l *loop) run() {
 		rerr := l.raw.Read(func(uintptr) bool {
 			for {
 				var n int
-				n, err = unix.EpollWait(l.epfd, events, 0)
+				n, err = pollNow(l.epfd, events)
 				if err == unix.EINTR {
 					continue
 				}
@@ -453,7 +453,7 @@ func (l *loop) pull(p *Pair, d int) {
 		}
 		return
 	}
-	n, err := unix.Read(src.fd, l.buf)
+	n, err := rawIO(unix.SYS_READ, src.fd, l.buf)
 	switch {
 	case n > 0:
 		switch {
@@ -505,7 +505,7 @@ func (l *loop) flush(p *Pair, d int) bool {
 			n, err = int(m), serr
 			dir.inPipe -= max(n, 0)
 		} else {
-			n, err = unix.Write(dst.fd, dir.pending)
+			n, err = rawIO(unix.SYS_WRITE, dst.fd, dir.pending)
 			dir.pending = dir.pending[max(n, 0):]
 		}
 		if n > 0 {
@@ -566,4 +566,28 @@ func (l *loop) endAll(err error) {
 			l.end(p, err)
 		}
 	}
+}
+
+// rawIO is read(2) or write(2) on a non-blocking socket, made without
+// telling the runtime that a system call begins (RawSyscall): it never
+// waits. A loopback write runs the receiver's TCP stack and can take tens
+// of microseconds; announced (Syscall), that is long enough for the
+// runtime's monitor to hand the loop's processor to another thread, waking
+// one for each such write.
+func rawIO(trap uintptr, fd int, p []byte) (int, error) {
+	r, _, e := syscall.RawSyscall(trap, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+	if e != 0 {
+		return -1, e
+	}
+	return int(r), nil
+}
+
+// pollNow is epoll_wait without waiting (epoll_pwait, which every
+// architecture has), made as rawIO for the same reason.
+func pollNow(epfd int, events []unix.EpollEvent) (int, error) {
+	r, _, e := syscall.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(unsafe.SliceData(events))), uintptr(len(events)), 0, 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), nil
 }
