@@ -145,6 +145,11 @@ func relayTCP(client, back net.Conn, b *Backend, st *serviceStats, grace time.Du
 		r = copyBoth(client, back, st)
 	}
 	defer r.Close()
+	end := func(why string) string {
+		r.Close()
+		<-r.Done()
+		return why
+	}
 	drained := b.drainNotify()
 	var timer *time.Timer
 	var graceOver <-chan time.Time
@@ -158,13 +163,9 @@ func relayTCP(client, back net.Conn, b *Backend, st *serviceStats, grace time.Du
 		case <-r.Done():
 			return ""
 		case <-expired:
-			r.Close()
-			<-r.Done()
-			return "shutdown"
+			return end("shutdown")
 		case <-kill:
-			r.Close()
-			<-r.Done()
-			return "shutdown"
+			return end("shutdown")
 		case <-drained:
 			timer = time.NewTimer(grace)
 			drained, graceOver = nil, timer.C
@@ -175,9 +176,7 @@ func relayTCP(client, back net.Conn, b *Backend, st *serviceStats, grace time.Du
 				drained = b.drainNotify()
 				continue
 			}
-			r.Close()
-			<-r.Done()
-			return "drained"
+			return end("drained")
 		}
 	}
 }
