@@ -130,8 +130,12 @@ func (m *Merger) merge() (Snapshot, bool) {
 // route (host and path) that an earlier snapshot already has is dropped from
 // the later one and reported as a Problem.
 func Merge(snaps ...*Snapshot) Snapshot {
-	var out Snapshot
-	owner := map[string]string{}
+	n := 0
+	for _, s := range snaps {
+		n += len(s.Services)
+	}
+	out := Snapshot{Services: make([]Service, 0, n)}
+	owner := make(map[string]string, n)
 	for _, s := range snaps {
 		out.Problems = append(out.Problems, s.Problems...)
 		for _, svc := range s.Services {
@@ -143,16 +147,15 @@ func Merge(snaps ...*Snapshot) Snapshot {
 				continue
 			}
 			owner[svc.Name] = svc.Provider
-			// Sort and DropRouteConflicts below change the slices: work on
-			// copies so that the inputs (which the Merger keeps, and earlier
-			// merged snapshots share) are never written.
-			svc.Routes = slices.Clone(svc.Routes)
-			svc.Endpoints = slices.Clone(svc.Endpoints)
-			out.Services = append(out.Services, svc)
+			// The inputs (which the Merger keeps, and earlier merged
+			// snapshots share) are never written: sorted copies a slice
+			// out of order (the Merger's sinks sorted them already), and
+			// DropRouteConflicts copies the routes it drops from.
+			out.Services = append(out.Services, svc.sorted())
 		}
 	}
 	out.Services, out.Problems = DropRouteConflicts(out.Services, out.Problems)
-	out.Sort()
+	slices.SortFunc(out.Services, compareServices)
 	return out
 }
 
@@ -164,8 +167,8 @@ func Merge(snaps ...*Snapshot) Snapshot {
 // A route listed twice by one service is no conflict. The slices' backing
 // arrays are reused; routes are copied before change.
 func DropRouteConflicts(services []Service, problems []Problem) ([]Service, []Problem) {
-	claimed := map[Route]int{} // route → index of the service that has it
-	ports := map[int]int{}     // tcp.listen port → index of the service that has it
+	claimed := make(map[Route]int, len(services)) // route → index of the service that has it
+	ports := map[int]int{}                        // tcp.listen port → index of the service that has it
 	for i := range services {
 		svc := &services[i]
 		if port := svc.Options.TCP.Listen; port != 0 {

@@ -405,3 +405,25 @@ func TestTCPServicesClaimPortsNotRoutes(t *testing.T) {
 		t.Errorf("the HTTP catch-all lost its route to a TCP service")
 	}
 }
+
+// BenchmarkMerge merges the snapshot of a file of 1,000 services of 10
+// endpoints, as the Merger does on every change of the file.
+func BenchmarkMerge(b *testing.B) {
+	var s Snapshot
+	for i := range 1000 {
+		v := Service{Name: fmt.Sprintf("svc-%04d", i), Provider: "file",
+			Routes: []Route{rt(fmt.Sprintf("svc-%04d.test", i), "/")}}
+		for j := range 10 {
+			addr := fmt.Sprintf("127.0.0.1:%d", 10000+i*10+j)
+			v.Endpoints = append(v.Endpoints, Endpoint{ID: addr, Name: addr, Address: addr, Weight: 1})
+		}
+		s.Services = append(s.Services, v)
+	}
+	s.Sort()
+	b.ReportAllocs()
+	for b.Loop() {
+		if got := Merge(&s); len(got.Services) != len(s.Services) {
+			b.Fatalf("%d services merged, want %d", len(got.Services), len(s.Services))
+		}
+	}
+}

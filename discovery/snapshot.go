@@ -175,10 +175,33 @@ func (s *Snapshot) Sort() {
 		svc := &s.Services[i]
 		slices.SortFunc(svc.Routes, compareRoutes)
 		svc.Routes = slices.Compact(svc.Routes)
-		slices.SortFunc(svc.Endpoints, func(a, b Endpoint) int { return compareStrings(a.ID, b.ID) })
+		slices.SortFunc(svc.Endpoints, compareEndpoints)
 	}
-	slices.SortFunc(s.Services, func(a, b Service) int { return compareStrings(a.Name, b.Name) })
+	slices.SortFunc(s.Services, compareServices)
 }
+
+// sorted returns s with its routes and endpoints in canonical order. It
+// never writes s's slices: one out of order is sorted on a copy.
+func (s Service) sorted() Service {
+	inOrder := true
+	for i := 1; i < len(s.Routes) && inOrder; i++ {
+		inOrder = compareRoutes(s.Routes[i-1], s.Routes[i]) < 0 // and no duplicate
+	}
+	if !inOrder {
+		s.Routes = slices.Clone(s.Routes)
+		slices.SortFunc(s.Routes, compareRoutes)
+		s.Routes = slices.Compact(s.Routes)
+	}
+	if !slices.IsSortedFunc(s.Endpoints, compareEndpoints) {
+		s.Endpoints = slices.Clone(s.Endpoints)
+		slices.SortFunc(s.Endpoints, compareEndpoints)
+	}
+	return s
+}
+
+func compareServices(a, b Service) int { return compareStrings(a.Name, b.Name) }
+
+func compareEndpoints(a, b Endpoint) int { return compareStrings(a.ID, b.ID) }
 
 func compareRoutes(a, b Route) int {
 	if c := compareStrings(a.Host, b.Host); c != 0 {

@@ -53,6 +53,7 @@ type Backend struct {
 	proxy      *Proxy
 	check      health.State
 	checkCfg   health.Config // owned by Update
+	build      uint64        // the last Update that used it; owned by Update
 	rise       atomic.Int32  // checkCfg.Rise, for the API
 	stats      atomic.Pointer[serviceStats]
 	outlier    health.Outlier
@@ -73,10 +74,13 @@ type backendError struct {
 	err string
 }
 
-func newBackend(p *Proxy, service string, ep discovery.Endpoint, tr transport) *Backend {
-	sum := sha256.Sum256([]byte(service + "\x00" + ep.ID))
+// newBackend returns the backend of endpoint ep of service, whose
+// registry key is id (backendID); Update sets its name, weight and state.
+func newBackend(p *Proxy, id, service string, ep discovery.Endpoint, tr transport) *Backend {
+	var buf [128]byte
+	sum := sha256.Sum256(append(buf[:0], id...))
 	b := &Backend{
-		id:       backendID(service, ep.ID),
+		id:       id,
 		endpoint: ep.ID,
 		key:      hex.EncodeToString(sum[:8]),
 		service:  service,
@@ -86,7 +90,6 @@ func newBackend(p *Proxy, service string, ep discovery.Endpoint, tr transport) *
 	}
 	b.upSince.Store(time.Now().UnixNano())
 	b.outlier.Configure(p.cfg.Outlier)
-	b.setName(ep.Name)
 	var life context.Context
 	life, b.end = context.WithCancel(context.Background())
 	b.rt, b.closeIdle = tr.roundTripper(life, ep.Address)

@@ -14,20 +14,34 @@ func emptyTable() *Table {
 	return &Table{exact: map[string]*routeSet{}, wildcard: map[string]*routeSet{}, byName: map[string]*Service{}}
 }
 
-// Update builds a table from s and swaps it in. Backends whose service and
-// endpoint ID are unchanged keep their object, state and connections;
-// backends that left are taken out (in-flight requests finish) and their
-// idle connections closed. Requests in flight keep the table they started
-// with.
+// Update builds a table from s and swaps it in. A service whose
+// configuration is unchanged keeps its Service (its backends and its
+// policy's state) from the table before, so that a change to one service
+// of thousands costs the build of one. Backends whose service and endpoint
+// ID are unchanged keep their object, state and connections; backends that
+// left are taken out (in-flight requests finish) and their idle
+// connections closed. Requests in flight keep the table they started with.
 func (p *Proxy) Update(s discovery.Snapshot) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	prev := p.table.Load()
+	p.build++
+	if len(p.backends) == 0 {
+		// The first table, most likely: make room for all of it at once.
+		n := 0
+		for _, ds := range s.Services {
+			n += len(ds.Endpoints)
+		}
+		p.backends = make(map[string]*Backend, n)
+	}
 	t := emptyTable()
 	t.snapshot = s
-	used := map[string]bool{}
 	var targets []health.Target
 	for _, ds := range s.Services {
-		svc := p.buildService(ds, used)
+		svc := prev.byName[ds.Name]
+		if svc == nil || !svc.config.Equal(ds) {
+			svc = p.buildService(ds)
+		}
 		for _, b := range svc.backends {
 			if tg, ok := b.target(ds.Options.Health); ok {
 				targets = append(targets, tg)
@@ -52,28 +66,36 @@ func (p *Proxy) Update(s discovery.Snapshot) {
 		b.remove()
 	}
 	p.replaced = p.replaced[:0]
-	p.forget(t, used)
+	p.forget(old, t)
 	p.monitor.Set(targets)
 }
 
-// forget removes the backends and service counters that the new table no
-// longer uses.
-func (p *Proxy) forget(t *Table, used map[string]bool) {
-	for id, b := range p.backends {
-		if !used[id] {
-			b.remove()
-			delete(p.backends, id)
+// forget removes the backends and service counters of old that the new
+// table t no longer uses. Only services that were rebuilt or left are
+// looked at: a kept service kept all its backends.
+func (p *Proxy) forget(old, t *Table) {
+	for _, svc := range old.services {
+		next := t.byName[svc.name]
+		if next == svc {
+			continue
 		}
-	}
-	for name := range p.stats {
-		if t.byName[name] == nil {
-			delete(p.stats, name)
-			p.duration.DeleteLabelValues(name)
+		for _, b := range svc.backends {
+			// A backend that this build used has its number; one whose
+			// ID now names a new backend (its address changed) was
+			// removed as replaced.
+			if b.build != p.build && p.backends[b.id] == b {
+				b.remove()
+				delete(p.backends, b.id)
+			}
+		}
+		if next == nil && p.stats[svc.name] != nil {
+			delete(p.stats, svc.name)
+			p.duration.DeleteLabelValues(svc.name)
 		}
 	}
 }
 
-func (p *Proxy) buildService(ds discovery.Service, used map[string]bool) *Service {
+func (p *Proxy) buildService(ds discovery.Service) *Service {
 	svc := &Service{name: ds.Name, config: ds, stats: p.serviceStats(ds.Name), tls: ds.Options.TLS}
 	if ds.Options.TLS.HSTS != "" {
 		svc.hsts = []string{ds.Options.TLS.HSTS}
@@ -91,7 +113,7 @@ func (p *Proxy) buildService(ds discovery.Service, used map[string]bool) *Servic
 		b := p.backend(ds.Name, ep, tr)
 		b.stats.Store(svc.stats)
 		b.configureHealth(ds.Options.Health)
-		used[b.id] = true
+		b.build = p.build
 		svc.backends = append(svc.backends, b)
 		views = append(views, b)
 	}
@@ -121,7 +143,7 @@ func (p *Proxy) backend(service string, ep discovery.Endpoint, tr transport) *Ba
 		b = nil
 	}
 	if b == nil {
-		b = newBackend(p, service, ep, tr)
+		b = newBackend(p, id, service, ep, tr)
 		p.backends[id] = b
 	}
 	b.setName(ep.Name)

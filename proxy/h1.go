@@ -30,7 +30,10 @@ import (
 // goes to the Transport.
 type h1 struct {
 	dial          func(ctx context.Context, network, addr string) (net.Conn, error)
-	idle          chan *h1conn
+	// idle is the pool of idle connections, made by the first put: a
+	// table of thousands of backends does not pay for a pool each up front.
+	idle          atomic.Pointer[chan *h1conn]
+	maxIdle       int
 	idleTimeout   time.Duration
 	headerTimeout time.Duration
 	closed        atomic.Bool // the backend is removed: no connection is kept
@@ -76,7 +79,28 @@ func (pc *h1conn) Read(p []byte) (int, error) {
 }
 
 func newH1(dial func(ctx context.Context, network, addr string) (net.Conn, error), maxIdle int, idleTimeout, headerTimeout time.Duration) *h1 {
-	return &h1{dial: dial, idle: make(chan *h1conn, maxIdle), idleTimeout: idleTimeout, headerTimeout: headerTimeout}
+	return &h1{dial: dial, maxIdle: maxIdle, idleTimeout: idleTimeout, headerTimeout: headerTimeout}
+}
+
+// pool returns the pool of idle connections; nil (which holds nothing)
+// before the first put.
+func (h *h1) pool() chan *h1conn {
+	if p := h.idle.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// makePool returns the pool of idle connections, making it.
+func (h *h1) makePool() chan *h1conn {
+	if p := h.pool(); p != nil {
+		return p
+	}
+	p := make(chan *h1conn, h.maxIdle)
+	if h.idle.CompareAndSwap(nil, &p) {
+		return p
+	}
+	return h.pool()
 }
 
 // eligible reports whether the fast path can carry r, an outbound
@@ -171,7 +195,7 @@ func (h *h1) get(ctx context.Context, fresh bool) (*h1conn, bool, error) {
 	for !fresh {
 		var pc *h1conn
 		select {
-		case pc = <-h.idle:
+		case pc = <-h.pool():
 		default:
 		}
 		if pc == nil {
@@ -223,7 +247,7 @@ func (h *h1) put(pc *h1conn) {
 	}
 	pc.lastUsed = time.Now()
 	select {
-	case h.idle <- pc:
+	case h.makePool() <- pc:
 		if h.closed.Load() || h.discard.Load() {
 			// close or closeIdle ran meanwhile, and may have emptied
 			// the pool before pc was in it.
@@ -243,9 +267,10 @@ func (h *h1) closeIdle() {
 
 // drainIdle closes the idle connections.
 func (h *h1) drainIdle() {
+	idle := h.pool()
 	for {
 		select {
-		case pc := <-h.idle:
+		case pc := <-idle:
 			pc.c.Close()
 		default:
 			return
@@ -255,15 +280,16 @@ func (h *h1) drainIdle() {
 
 // sweep closes idle connections older than the idle timeout.
 func (h *h1) sweep() {
-	for range len(h.idle) {
+	idle := h.pool()
+	for range len(idle) {
 		select {
-		case pc := <-h.idle:
+		case pc := <-idle:
 			if time.Since(pc.lastUsed) > h.idleTimeout {
 				pc.c.Close()
 				continue
 			}
 			select {
-			case h.idle <- pc:
+			case idle <- pc:
 			default:
 				pc.c.Close()
 			}
@@ -432,7 +458,7 @@ func (b *h1body) Close() error {
 // through net/http's Transport.
 type dualTransport struct {
 	fast *h1
-	slow *http.Transport
+	slow *lazyTransport
 }
 
 func (d dualTransport) RoundTrip(r *http.Request) (*http.Response, error) {

@@ -185,8 +185,8 @@ func TestH1ChecksAnIdleConnectionBeforeUse(t *testing.T) {
 	if _, _, err := fetch(t, h, "GET", rb.addr()); err != nil {
 		t.Fatal(err)
 	}
-	if len(h.idle) != 1 {
-		t.Fatalf("%d idle connections after a GET, want 1", len(h.idle))
+	if len(h.pool()) != 1 {
+		t.Fatalf("%d idle connections after a GET, want 1", len(h.pool()))
 	}
 	time.Sleep(20 * time.Millisecond)
 	if _, body, err := fetch(t, h, "POST", rb.addr()); err != nil || body != "ok" {
@@ -298,8 +298,8 @@ func TestH1RetryAfterAStaleConnectionDials(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if len(h.idle) != 2 {
-		t.Fatalf("%d idle connections, want 2", len(h.idle))
+	if len(h.pool()) != 2 {
+		t.Fatalf("%d idle connections, want 2", len(h.pool()))
 	}
 	// The backend closes both; the check before reuse may see it or not
 	// (it is a race with the kernel), and a dead connection that passes it
@@ -446,20 +446,20 @@ func TestH1CloseIdleDiscardsUntilTheNextDial(t *testing.T) {
 		}
 		done <- err
 	}()
-	waitFor(t, func() bool { return len(h.idle) == 0 }, "the slow request did not take the idle connection")
+	waitFor(t, func() bool { return len(h.pool()) == 0 }, "the slow request did not take the idle connection")
 	h.closeIdle()
 	close(release)
 	if err := recv(t, done); err != nil {
 		t.Fatalf("the slow request: %v", err)
 	}
-	if len(h.idle) != 0 {
-		t.Errorf("%d idle connections after a response that ended during a drain, want 0", len(h.idle))
+	if len(h.pool()) != 0 {
+		t.Errorf("%d idle connections after a response that ended during a drain, want 0", len(h.pool()))
 	}
 	if _, _, err := fetch(t, h, "GET", rb.addr()); err != nil {
 		t.Fatal(err)
 	}
-	if len(h.idle) != 1 {
-		t.Errorf("%d idle connections after a new dial, want 1", len(h.idle))
+	if len(h.pool()) != 1 {
+		t.Errorf("%d idle connections after a new dial, want 1", len(h.pool()))
 	}
 	if n := rb.accepted.Load(); n != 2 {
 		t.Errorf("%d connections, want 2", n)
@@ -509,7 +509,7 @@ func TestH1ClientCancelEndsTheWait(t *testing.T) {
 	if d := time.Since(began); d > 5*time.Second {
 		t.Errorf("a request cancelled after 100 ms returned after %v", d)
 	}
-	if len(h.idle) != 0 {
+	if len(h.pool()) != 0 {
 		t.Error("the cancelled request's connection was pooled")
 	}
 }
@@ -837,7 +837,7 @@ func TestH1BodyThatFailedIsNotPooled(t *testing.T) {
 		t.Fatalf("second read: %v, want io.EOF", err)
 	}
 	b.Close()
-	if n := len(h.idle); n != 0 {
+	if n := len(h.pool()); n != 0 {
 		t.Errorf("%d connections pooled after a failed body, want 0", n)
 	}
 }

@@ -138,6 +138,7 @@ type Proxy struct {
 	backends map[string]*Backend
 	stats    map[string]*serviceStats
 	replaced []*Backend // backends replaced by the Update in progress
+	build    uint64     // number of the Update in progress
 }
 
 // New returns a Proxy with an empty table.

@@ -5,9 +5,10 @@ import (
 	"github.com/cutoverproxy/cutover/discovery"
 )
 
-// Service is a service of one table: its backends and the policy that picks
+// Service is a service of a table: its backends and the policy that picks
 // among them. It is immutable; the backends' state changes through their
-// atomics.
+// atomics. Successive tables share a Service while its configuration is
+// unchanged.
 type Service struct {
 	name     string
 	config   discovery.Service

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/cutoverproxy/cutover/discovery"
@@ -52,8 +53,26 @@ func (t transport) dialer(life context.Context, addr string) func(ctx context.Co
 // roundTripper returns the backend's round tripper and a function that
 // closes its idle connections.
 func (t transport) roundTripper(life context.Context, addr string) (http.RoundTripper, func()) {
+	dial := t.dialer(life, addr)
+	if t.protocol == discovery.HTTP {
+		fast := newH1(dial, max(t.maxIdlePerHost, 1), t.idleTimeout, t.headerTimeout)
+		slow := &lazyTransport{t: t, addr: addr, dial: dial}
+		return dualTransport{fast: fast, slow: slow}, func() {
+			fast.closeIdle()
+			slow.CloseIdleConnections()
+		}
+	}
+	tr := t.httpTransport(addr, dial)
+	if t.protocol == discovery.HTTPS {
+		return httpsRoundTripper{tr}, tr.CloseIdleConnections
+	}
+	return tr, tr.CloseIdleConnections
+}
+
+// httpTransport is net/http's Transport towards the backend at addr.
+func (t transport) httpTransport(addr string, dial func(ctx context.Context, _, _ string) (net.Conn, error)) *http.Transport {
 	tr := &http.Transport{
-		DialContext:            t.dialer(life, addr),
+		DialContext:            dial,
 		DisableCompression:     true,
 		MaxIdleConnsPerHost:    t.maxIdlePerHost,
 		IdleConnTimeout:        t.idleTimeout,
@@ -76,15 +95,41 @@ func (t transport) roundTripper(life context.Context, addr string) (http.RoundTr
 		tr.Protocols.SetHTTP2(true)
 		tr.TLSClientConfig = t.tlsConfig(addr)
 		tr.TLSHandshakeTimeout = t.dialTimeout
-		return httpsRoundTripper{tr}, tr.CloseIdleConnections
-	case discovery.HTTP:
-		fast := newH1(tr.DialContext, max(t.maxIdlePerHost, 1), t.idleTimeout, t.headerTimeout)
-		return dualTransport{fast: fast, slow: tr}, func() {
-			fast.closeIdle()
-			tr.CloseIdleConnections()
-		}
 	}
-	return tr, tr.CloseIdleConnections
+	return tr
+}
+
+// lazyTransport is net/http's Transport of a plain-HTTP backend, made for
+// the first request that the fast path does not carry (a body, an
+// upgrade): most backends never need one, and a table of thousands of
+// backends is built without making thousands.
+type lazyTransport struct {
+	t    transport
+	addr string
+	dial func(ctx context.Context, _, _ string) (net.Conn, error)
+	tr   atomic.Pointer[http.Transport]
+}
+
+func (l *lazyTransport) transport() *http.Transport {
+	if tr := l.tr.Load(); tr != nil {
+		return tr
+	}
+	// Two first requests may race: one Transport wins, the other is
+	// dropped before it held a connection.
+	l.tr.CompareAndSwap(nil, l.t.httpTransport(l.addr, l.dial))
+	return l.tr.Load()
+}
+
+func (l *lazyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	return l.transport().RoundTrip(r)
+}
+
+// CloseIdleConnections closes the Transport's idle connections, if it was
+// made.
+func (l *lazyTransport) CloseIdleConnections() {
+	if tr := l.tr.Load(); tr != nil {
+		tr.CloseIdleConnections()
+	}
 }
 
 // tlsConfig is the TLS configuration towards an https backend at addr.

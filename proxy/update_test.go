@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/cutoverproxy/cutover/discovery"
@@ -202,5 +203,80 @@ func TestRemovedBackendConnectionClosed(t *testing.T) {
 			wantResult(t, pending, "a")
 			recv(t, closed)
 		})
+	}
+}
+
+// TestUpdateRebuildsOnlyChangedServices checks that a service whose
+// configuration is unchanged keeps its Service from the table before,
+// while a changed one is rebuilt and a removed one is taken out.
+func TestUpdateRebuildsOnlyChangedServices(t *testing.T) {
+	h := newHarness(t, Config{})
+	one, two := namedBackend(t, "one"), namedBackend(t, "two")
+	snap := func(bEndpoints ...discovery.Endpoint) discovery.Snapshot {
+		// Fresh slices every time, as a provider's snapshots have.
+		a := service("a", endpoint("a1", one), endpoint("a2", two))
+		a.Routes = []discovery.Route{{Host: "a.test", Path: "/"}}
+		b := service("b", bEndpoints...)
+		b.Routes = []discovery.Route{{Host: "b.test", Path: "/"}}
+		return snapshot(a, b)
+	}
+	h.p.Update(snap(endpoint("b1", one), endpoint("b2", two)))
+	svcA, svcB := h.p.Table().Service("a"), h.p.Table().Service("b")
+	a1, b1, b2 := h.p.Backend("a", "a1"), h.p.Backend("b", "b1"), h.p.Backend("b", "b2")
+
+	// b loses b2 and changes b1's weight; a is unchanged.
+	w := endpoint("b1", one)
+	w.Weight = 5
+	h.p.Update(snap(w))
+	if got := h.p.Table().Service("a"); got != svcA {
+		t.Error("the unchanged service a was rebuilt")
+	}
+	if got := h.p.Table().Service("b"); got == svcB || len(got.Backends()) != 1 {
+		t.Fatalf("the changed service b: same Service %v, %d backends; want a new one with 1", got == svcB, len(got.Backends()))
+	}
+	if h.p.Backend("b", "b1") != b1 || b1.Weight() != 5 || b1.State() != "up" {
+		t.Errorf("b1: kept %v, weight %d, state %s; want kept, 5, up", h.p.Backend("b", "b1") == b1, b1.Weight(), b1.State())
+	}
+	if b2.State() != "removed" {
+		t.Errorf("b2 left the configuration but is %s", b2.State())
+	}
+	if a1.State() != "up" {
+		t.Errorf("a1 of the unchanged service is %s", a1.State())
+	}
+	if res, body := h.do(h.request("GET", "b.test", "/", nil)); res.StatusCode != http.StatusOK || body != "one" {
+		t.Errorf("b.test: %d %q, want 200 one", res.StatusCode, body)
+	}
+
+	// b leaves: its backends and its counters go; a stays as it was.
+	h.p.Update(snapshot(snap().Services[0]))
+	if b1.State() != "removed" || h.p.Table().Service("b") != nil {
+		t.Errorf("removed service: b1 %s, still in the table %v", b1.State(), h.p.Table().Service("b") != nil)
+	}
+	h.p.mu.Lock()
+	_, counted := h.p.stats["b"]
+	h.p.mu.Unlock()
+	if counted || h.p.Table().Service("a") != svcA || a1.State() != "up" {
+		t.Errorf("after b left: its counters kept %v, a rebuilt %v, a1 %s", counted, h.p.Table().Service("a") != svcA, a1.State())
+	}
+}
+
+// TestSlowTransportMadeOnFirstUse checks that a plain-HTTP backend gets
+// net/http's Transport only for a request the fast path does not carry.
+func TestSlowTransportMadeOnFirstUse(t *testing.T) {
+	h := newHarness(t, Config{})
+	h.p.Update(snapshot(service("app", endpoint("a", namedBackend(t, "a")))))
+	slow := h.p.Backend("app", "a").rt.(dualTransport).slow
+	if res, body := h.get("/"); res.StatusCode != http.StatusOK || body != "a" {
+		t.Fatalf("GET: %d %q", res.StatusCode, body)
+	}
+	if slow.tr.Load() != nil {
+		t.Error("a GET made the backend's net/http Transport")
+	}
+	res, body := h.do(h.request("POST", "app.test", "/", strings.NewReader("payload")))
+	if res.StatusCode != http.StatusOK || body != "a" {
+		t.Fatalf("POST: %d %q", res.StatusCode, body)
+	}
+	if slow.tr.Load() == nil {
+		t.Error("a POST went through no net/http Transport")
 	}
 }
