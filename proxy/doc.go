@@ -8,7 +8,12 @@
 // the pointer once and then only immutable data and per-backend atomics, so
 // the request path takes no lock, sends on no channel and writes no map.
 // Backends, their health, counters and connection pools are kept by a
-// stable ID across updates: a new table never resets a backend.
+// stable ID across updates: a new table never resets a backend. A service
+// whose configuration is unchanged keeps its Service (backends, policy) in
+// the new table, so an update costs the services that changed, plus a
+// comparison of the others. A plain-HTTP backend's idle pool and its
+// net/http Transport are made when first needed: a table of 10,000
+// backends is built without 10,000 of each.
 //
 // Backends: each Backend has its own connection pool. For plain-HTTP
 // backends, an HTTP/1.1 request without a body or upgrade goes through the
