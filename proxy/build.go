@@ -17,7 +17,8 @@ func emptyTable() *Table {
 // Update builds a table from s and swaps it in. A service whose
 // configuration is unchanged keeps its Service (its backends and its
 // policy's state) from the table before, so that a change to one service
-// of thousands costs the build of one. Backends whose service and endpoint
+// of thousands costs the build of one (names are unique, as the Merger
+// makes them; while a name repeats, nothing is kept). Backends whose service and endpoint
 // ID are unchanged keep their object, state and connections; backends that
 // left are taken out (in-flight requests finish) and their idle
 // connections closed. Requests in flight keep the table they started with.
@@ -38,8 +39,15 @@ func (p *Proxy) Update(s discovery.Snapshot) {
 	t.snapshot = s
 	var targets []health.Target
 	for _, ds := range s.Services {
+		// Two services of one name (the Merger never gives any) share
+		// their backends' IDs: with such a name in either table, every
+		// service is built afresh, so that no kept Service loses a
+		// backend that the other one's removal took out.
 		svc := prev.byName[ds.Name]
-		if svc == nil || !svc.config.Equal(ds) {
+		if t.byName[ds.Name] != nil {
+			t.dupNames = true
+		}
+		if prev.dupNames || t.dupNames || svc == nil || !svc.config.Equal(ds) {
 			svc = p.buildService(ds)
 		}
 		for _, b := range svc.backends {

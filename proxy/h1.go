@@ -29,7 +29,7 @@ import (
 // written by Request.Write. Every other request (bodies, upgrades, Expect)
 // goes to the Transport.
 type h1 struct {
-	dial          func(ctx context.Context, network, addr string) (net.Conn, error)
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// idle is the pool of idle connections, made by the first put: a
 	// table of thousands of backends does not pay for a pool each up front.
 	idle          atomic.Pointer[chan *h1conn]

@@ -16,6 +16,7 @@ type Table struct {
 	services []*Service           // sorted by name
 	byName   map[string]*Service
 	snapshot discovery.Snapshot
+	dupNames bool // two services have one name: see Update
 }
 
 // routeSet holds the routes of one host, longest path first.

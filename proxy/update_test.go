@@ -280,3 +280,21 @@ func TestSlowTransportMadeOnFirstUse(t *testing.T) {
 		t.Error("a POST went through no net/http Transport")
 	}
 }
+
+// TestUpdateWithDuplicateNames checks that a snapshot naming one service
+// twice (which the Merger never sends, but Update accepts) leaves the
+// next table's service with live backends.
+func TestUpdateWithDuplicateNames(t *testing.T) {
+	h := newHarness(t, Config{})
+	one := namedBackend(t, "one")
+	x, y := service("app", endpoint("e1", one)), service("app", endpoint("e1", one))
+	y.Routes = []discovery.Route{{Path: "/y"}}
+	h.p.Update(snapshot(x, y))
+	h.p.Update(snapshot(y))
+	if b := h.p.Backend("app", "e1"); b == nil || b.State() != "up" {
+		t.Fatalf("backend after the duplicate left: %v", b)
+	}
+	if res, body := h.get("/y"); res.StatusCode != http.StatusOK || body != "one" {
+		t.Errorf("GET /y: %d %q, want 200 one", res.StatusCode, body)
+	}
+}

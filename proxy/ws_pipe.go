@@ -41,8 +41,8 @@ func newPipe(src io.Reader, dst io.Writer, ws bool, side closeReason, by *atomic
 func (pp *pipe) run() {
 	defer close(pp.ended)
 	defer pp.markClosed()
-	bp := copyBuffers.Get().(*[]byte)
-	defer copyBuffers.Put(bp)
+	bp := pipeBuffers.Get().(*[]byte)
+	defer pipeBuffers.Put(bp)
 	buf := *bp
 	for {
 		n, err := pp.src.Read(buf)
