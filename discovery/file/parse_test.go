@@ -314,6 +314,14 @@ var invalidFiles = []struct {
 		},
 	},
 	{
+		name: "empty mappings: under a group they set nothing, else they are reported",
+		yaml: "services:\n  web:\n    host: a.com\n    foo: {}\n    health: {}\n    tls: {}\n    routes:\n      api: {}\n      ok: {host: b.com, health: {}}\n",
+		want: []string{
+			"cutover.yaml:4: services.web.foo: unknown key",
+			"cutover.yaml:8: services.web.routes.api: want routes.NAME.KEY",
+		},
+	},
+	{
 		name: "bad routes",
 		yaml: "services:\n  web:\n    routes:\n      API: {host: a.com}\n      ok: {hots: a.com}\n      x:\n",
 		want: []string{

@@ -88,6 +88,10 @@ func (p *parser) flatten(f *flat, svc, prefix string, m *yaml.Node) {
 		switch {
 		case key == "backends":
 			f.backends, f.backendsLine = v, k.Line
+		case v.Kind == yaml.MappingNode && len(v.Content) == 0 && !isGroup(key):
+			// foo: {} sets nothing, but foo is no group either: checked
+			// as foo: would be, so that it is reported.
+			p.set(f, svc, key, "", k.Line)
 		case v.Kind == yaml.MappingNode && strings.Count(key, ".")+1 < maxSegments:
 			p.flatten(f, svc, key+".", v)
 		case v.Kind == yaml.MappingNode:
@@ -175,6 +179,28 @@ var knownKeys = sync.OnceValue(func() map[string]bool {
 	}
 	return known
 })
+
+// isGroup reports whether key is the first part of known keys (health,
+// tls, routes, routes.NAME.health, …): an empty mapping under it sets
+// nothing and is no error.
+func isGroup(key string) bool {
+	if key == "routes" {
+		return true
+	}
+	if rest, ok := strings.CutPrefix(key, "routes."); ok {
+		_, k, found := strings.Cut(rest, ".")
+		if !found {
+			return false // routes.NAME: a route of no keys
+		}
+		key = k
+	}
+	for known := range knownKeys() {
+		if strings.HasPrefix(known, key+".") {
+			return true
+		}
+	}
+	return false
+}
 
 // routeKey returns the key of a route: KEY for routes.NAME.KEY, else key.
 func routeKey(key string) string {
