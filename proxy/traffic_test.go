@@ -62,7 +62,11 @@ func TestTrafficDrain(t *testing.T) {
 	g.waitArrived(t)
 	drained := make(chan int, 1)
 	go func() { drained <- h.p.Drain(context.Background(), "app", "old") }()
-	// New requests go to the other backend while the drain waits.
+	// Once the drain has begun (Drain runs on its own goroutine: a request
+	// sent before it starts may still be picked for old), new requests go
+	// to the other backend while the drain waits.
+	old := h.p.Backend("app", "old:8080")
+	waitFor(t, func() bool { return old.State() == "draining" }, "the drain did not take old out of rotation")
 	for range 5 {
 		if _, body := h.get("/"); body != "fast" {
 			t.Fatalf("got %q during the drain, want fast", body)
