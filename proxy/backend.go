@@ -28,9 +28,9 @@ const (
 // stays in the configuration with the same address, across any number of
 // table swaps. All methods are safe for concurrent use.
 type Backend struct {
-	id        string // service + endpoint ID: the registry key
-	endpoint  string // the endpoint ID
-	key       string // opaque, for hash and cookie policies
+	id        string                 // service + endpoint ID: the registry key
+	endpoint  string                 // the endpoint ID
+	key       atomic.Pointer[string] // see Key
 	service   string
 	addr      string
 	protocol  discovery.Protocol
@@ -77,12 +77,9 @@ type backendError struct {
 // newBackend returns the backend of endpoint ep of service, whose
 // registry key is id (backendID); Update sets its name, weight and state.
 func newBackend(p *Proxy, id, service string, ep discovery.Endpoint, tr transport) *Backend {
-	var buf [128]byte
-	sum := sha256.Sum256(append(buf[:0], id...))
 	b := &Backend{
 		id:       id,
 		endpoint: ep.ID,
-		key:      hex.EncodeToString(sum[:8]),
 		service:  service,
 		addr:     ep.Address,
 		protocol: tr.protocol,
@@ -113,8 +110,20 @@ func (b *Backend) Latency() time.Duration { return time.Duration(b.latency.Load(
 // Weight is the backend's configured weight.
 func (b *Backend) Weight() int { return int(b.weight.Load()) }
 
-// Key is an opaque stable identifier, used in sticky cookies.
-func (b *Backend) Key() string { return b.key }
+// Key is an opaque stable identifier, used in sticky cookies and by hash
+// policies: the first 8 bytes of the SHA-256 of the registry key, in hex.
+// It is computed at first use, so that a table of thousands of backends
+// of round-robin services is built without thousands of hashes.
+func (b *Backend) Key() string {
+	if k := b.key.Load(); k != nil {
+		return *k
+	}
+	var buf [128]byte
+	sum := sha256.Sum256(append(buf[:0], b.id...))
+	k := hex.EncodeToString(sum[:8])
+	b.key.CompareAndSwap(nil, &k)
+	return *b.key.Load()
+}
 
 // Name is the endpoint's human name; it follows renames.
 func (b *Backend) Name() string { return *b.name.Load() }

@@ -303,7 +303,7 @@ func (p *Proxy) relay(ex *exchange, res *http.Response) {
 	h := ex.w.Header()
 	copyResponseHeader(h, res.Header)
 	if ex.svc.sticky != "" && !ex.hasStickyCookie() {
-		h.Add("Set-Cookie", stickyCookie(ex.svc.sticky, ex.backend.key))
+		h.Add("Set-Cookie", stickyCookie(ex.svc.sticky, ex.backend.Key()))
 	}
 	if ex.r.TLS != nil && ex.svc.hsts != nil {
 		h["Strict-Transport-Security"] = ex.svc.hsts
@@ -360,7 +360,7 @@ func copyTrailer(h, trailer http.Header, announced int) {
 // the backend that served it.
 func (ex *exchange) hasStickyCookie() bool {
 	v, ok := balancer.CookieValue(ex.r, ex.svc.sticky)
-	return ok && v == ex.backend.key
+	return ok && v == ex.backend.Key()
 }
 
 func isEventStream(h http.Header) bool {
