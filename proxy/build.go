@@ -37,16 +37,14 @@ func (p *Proxy) Update(s discovery.Snapshot) {
 	}
 	t := emptyTable()
 	t.snapshot = s
+	// Two services of one name (the Merger never gives any) share their
+	// backends' IDs: with such a name in either table, every service is
+	// built afresh, so that no kept Service loses a backend that the
+	// other one's rebuild or removal took out.
+	t.dupNames = duplicateNames(s.Services)
 	var targets []health.Target
 	for _, ds := range s.Services {
-		// Two services of one name (the Merger never gives any) share
-		// their backends' IDs: with such a name in either table, every
-		// service is built afresh, so that no kept Service loses a
-		// backend that the other one's removal took out.
 		svc := prev.byName[ds.Name]
-		if t.byName[ds.Name] != nil {
-			t.dupNames = true
-		}
 		if prev.dupNames || t.dupNames || svc == nil || !svc.config.Equal(ds) {
 			svc = p.buildService(ds)
 		}
@@ -76,6 +74,27 @@ func (p *Proxy) Update(s discovery.Snapshot) {
 	p.replaced = p.replaced[:0]
 	p.forget(old, t)
 	p.monitor.Set(targets)
+}
+
+// duplicateNames reports whether two services have one name.
+func duplicateNames(services []discovery.Service) bool {
+	byName := func(a, b discovery.Service) int { return strings.Compare(a.Name, b.Name) }
+	if slices.IsSortedFunc(services, byName) { // as the Merger sorts them
+		for i := 1; i < len(services); i++ {
+			if services[i].Name == services[i-1].Name {
+				return true
+			}
+		}
+		return false
+	}
+	seen := make(map[string]bool, len(services))
+	for _, ds := range services {
+		if seen[ds.Name] {
+			return true
+		}
+		seen[ds.Name] = true
+	}
+	return false
 }
 
 // forget removes the backends and service counters of old that the new

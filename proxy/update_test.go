@@ -297,4 +297,16 @@ func TestUpdateWithDuplicateNames(t *testing.T) {
 	if res, body := h.get("/y"); res.StatusCode != http.StatusOK || body != "one" {
 		t.Errorf("GET /y: %d %q, want 200 one", res.StatusCode, body)
 	}
+
+	// A name that becomes duplicate: the first service, unchanged, must
+	// keep a live backend.
+	h2 := newHarness(t, Config{})
+	two := namedBackend(t, "two")
+	a, b := service("app", endpoint("e1", one)), service("app", endpoint("e2", two))
+	b.Routes = []discovery.Route{{Path: "/y"}}
+	h2.p.Update(snapshot(a))
+	h2.p.Update(snapshot(a, b))
+	if res, body := h2.get("/"); res.StatusCode != http.StatusOK || body != "one" {
+		t.Errorf("GET / after the name became duplicate: %d %q, want 200 one", res.StatusCode, body)
+	}
 }

@@ -315,10 +315,11 @@ var invalidFiles = []struct {
 	},
 	{
 		name: "empty mappings: under a group they set nothing, else they are reported",
-		yaml: "services:\n  web:\n    host: a.com\n    foo: {}\n    health: {}\n    tls: {}\n    routes:\n      api: {}\n      ok: {host: b.com, health: {}}\n",
+		yaml: "services:\n  web:\n    host: a.com\n    foo: {}\n    health: {}\n    tls: {}\n    routes:\n      api: {}\n      ok: {host: b.com, health: {}}\n    deploy: {}\n",
 		want: []string{
 			"cutover.yaml:4: services.web.foo: unknown key",
 			"cutover.yaml:8: services.web.routes.api: want routes.NAME.KEY",
+			"cutover.yaml:10: services.web.deploy: unknown key",
 		},
 	},
 	{

@@ -180,9 +180,9 @@ var knownKeys = sync.OnceValue(func() map[string]bool {
 	return known
 })
 
-// isGroup reports whether key is the first part of known keys (health,
-// tls, routes, routes.NAME.health, …): an empty mapping under it sets
-// nothing and is no error.
+// isGroup reports whether key is the first part of keys a file may use
+// (health, tls, routes, routes.NAME.health, …; not deploy): an empty
+// mapping under it sets nothing and is no error.
 func isGroup(key string) bool {
 	if key == "routes" {
 		return true
@@ -195,7 +195,7 @@ func isGroup(key string) bool {
 		key = k
 	}
 	for known := range knownKeys() {
-		if strings.HasPrefix(known, key+".") {
+		if _, bad := notForFiles[known]; !bad && strings.HasPrefix(known, key+".") {
 			return true
 		}
 	}
