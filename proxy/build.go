@@ -18,10 +18,11 @@ func emptyTable() *Table {
 // configuration is unchanged keeps its Service (its backends and its
 // policy's state) from the table before, so that a change to one service
 // of thousands costs the build of one (names are unique, as the Merger
-// makes them; while a name repeats, nothing is kept). Backends whose service and endpoint
-// ID are unchanged keep their object, state and connections; backends that
-// left are taken out (in-flight requests finish) and their idle
-// connections closed. Requests in flight keep the table they started with.
+// makes them; while a name repeats, nothing is kept). Backends whose
+// service and endpoint ID are unchanged keep their object, state and
+// connections; backends that left are taken out (in-flight requests
+// finish) and their idle connections closed. Requests in flight keep the
+// table they started with.
 func (p *Proxy) Update(s discovery.Snapshot) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -66,13 +67,13 @@ func (p *Proxy) Update(s discovery.Snapshot) {
 		}
 	}
 	t.sortRoutes()
-	old := p.table.Swap(t)
-	p.publishTCP(old, t)
+	p.table.Store(t) // only Update, under mu, stores: prev is the old table
+	p.publishTCP(prev, t)
 	for _, b := range p.replaced {
 		b.remove()
 	}
 	p.replaced = p.replaced[:0]
-	p.forget(old, t)
+	p.forget(prev, t)
 	p.monitor.Set(targets)
 }
 
