@@ -114,3 +114,41 @@ func describeAnswer(sb *strings.Builder, br *bufio.Reader, method string) {
 		fmt.Fprintf(sb, "  trailer %s: %q\n", k, res.Trailer[k])
 	}
 }
+
+// A client of front.Server that goes away while the backend holds its
+// answer ends the request (and the backend's) within a watch tick or so:
+// the connection's context ends, and its Hook stops the fast path's read.
+func TestClientGoneBehindFront(t *testing.T) {
+	g, srv := gatedBackend(t, "a")
+	h := newHarness(t, Config{})
+	h.p.Update(snapshot(service("app", endpoint("a", srv))))
+	returned := make(chan struct{}, 1)
+	addr := serveFront(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() { returned <- struct{}{} }()
+		h.p.ServeHTTP(w, r)
+	}))
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: app.test\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	g.waitArrived(t)
+	began := time.Now()
+	c.Close()
+	select {
+	case <-returned:
+	case <-time.After(testTimeout):
+		t.Fatal("the request went on after its client closed the connection")
+	}
+	if d := time.Since(began); d > 3*time.Second {
+		t.Errorf("the request ended %v after its client went, want about a watch tick (200 ms)", d)
+	}
+	if n := h.metric("cutover_requests_total", "service", "app", "code", "499", "method", "GET"); n != 1 {
+		t.Errorf("requests_total{code=499} = %v, want 1", n)
+	}
+	if b := h.p.Backend("app", "a"); b.Failures() != 0 || b.InFlight() != 0 {
+		t.Errorf("backend: %d failures, %d in flight; want 0, 0", b.Failures(), b.InFlight())
+	}
+}

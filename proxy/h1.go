@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cutoverproxy/cutover/proxy/reqctx"
 	"golang.org/x/net/http/httpguts"
 )
 
@@ -51,6 +52,20 @@ type h1conn struct {
 	// limit is what br may still read from c: maxResponseHeaderBytes
 	// while a response head is read, as net/http's Transport limits it.
 	limit int64
+
+	// abort ends c's blocked reads and writes: the request's context
+	// ended. onCancel arms it, release disarms it; made once per
+	// connection, as are rc and peekFn, so that a request allocates
+	// neither.
+	abort   func()
+	hook    *reqctx.Hook // armed with abort, or nil
+	stop    func() bool  // context.AfterFunc's, when no hook was armed
+	aborted bool         // onCancel found the context ended and ran abort
+	rc      syscall.RawConn
+	peekFn  func(fd uintptr) bool
+	peeked  int
+	peekErr error
+	peekBuf [1]byte
 }
 
 // maxResponseHeaderBytes bounds a response head, as the Transport's
@@ -62,7 +77,46 @@ var errHeaderTooLarge = errors.New("backend's response headers exceed 1 MiB")
 func newH1Conn(c net.Conn) *h1conn {
 	pc := &h1conn{c: c, bw: bufio.NewWriterSize(c, 4<<10), limit: math.MaxInt64}
 	pc.br = bufio.NewReaderSize(pc, 16<<10)
+	pc.abort = func() { _ = pc.c.SetDeadline(aLongTimeAgo) }
+	if sc, ok := c.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			pc.rc, pc.peekFn = rc, pc.peek
+		}
+	}
 	return pc
+}
+
+// onCancel arranges for pc's blocked reads and writes to end when ctx
+// ends: through ctx's reqctx.Hook when it has one (cutover's HTTP/1.1
+// server gives one; no lock, no allocation), else context.AfterFunc.
+func (pc *h1conn) onCancel(ctx context.Context) {
+	pc.aborted = false
+	if hook := reqctx.From(ctx); hook != nil && hook.Arm(&pc.abort) {
+		pc.hook = hook
+		if ctx.Err() != nil {
+			// Ended before the hook was armed: Fire may have found
+			// it empty.
+			pc.aborted = true
+			pc.abort()
+		}
+		return
+	}
+	pc.stop = context.AfterFunc(ctx, pc.abort)
+}
+
+// release undoes onCancel and reports whether the context's end aborted
+// pc (or is aborting it): such a connection must not be used again.
+func (pc *h1conn) release() (aborted bool) {
+	if pc.hook != nil {
+		aborted = !pc.hook.Disarm(&pc.abort) || pc.aborted
+		pc.hook = nil
+		return aborted
+	}
+	if pc.stop != nil {
+		aborted = !pc.stop()
+		pc.stop = nil
+	}
+	return aborted
 }
 
 // Read reads from the connection within the limit.
@@ -201,7 +255,7 @@ func (h *h1) get(ctx context.Context, fresh bool) (*h1conn, bool, error) {
 		if pc == nil {
 			break
 		}
-		if time.Since(pc.lastUsed) <= h.idleTimeout && quiet(pc.c) {
+		if time.Since(pc.lastUsed) <= h.idleTimeout && pc.quiet() {
 			return pc, true, nil
 		}
 		pc.c.Close()
@@ -214,28 +268,23 @@ func (h *h1) get(ctx context.Context, fresh bool) (*h1conn, bool, error) {
 	return newH1Conn(c), false, nil
 }
 
-// quiet reports whether the idle connection c has nothing to read: the
+// quiet reports whether the idle connection has nothing to read: the
 // backend has neither closed it nor sent anything. It peeks without
 // blocking; a connection it cannot peek at counts as quiet.
-func quiet(c net.Conn) bool {
-	sc, ok := c.(syscall.Conn)
-	if !ok {
+func (pc *h1conn) quiet() bool {
+	if pc.rc == nil {
 		return true
 	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return true
-	}
-	var buf [1]byte
-	var rerr error
-	n := -1
-	if err := rc.Read(func(fd uintptr) bool {
-		n, _, rerr = syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		return true
-	}); err != nil {
+	pc.peeked, pc.peekErr = -1, nil
+	if err := pc.rc.Read(pc.peekFn); err != nil {
 		return false
 	}
-	return n < 0 && (rerr == syscall.EAGAIN || rerr == syscall.EWOULDBLOCK)
+	return pc.peeked < 0 && (pc.peekErr == syscall.EAGAIN || pc.peekErr == syscall.EWOULDBLOCK)
+}
+
+func (pc *h1conn) peek(fd uintptr) bool {
+	pc.peeked, _, pc.peekErr = syscall.Recvfrom(int(fd), pc.peekBuf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	return true
 }
 
 // put returns a connection whose response was read to its end.
@@ -346,13 +395,13 @@ func (h *h1) do(r *http.Request, w wireRequest) (*http.Response, error) {
 
 // exchange writes a request and reads the response headers.
 func (h *h1) exchange(pc *h1conn, r *http.Request, w wireRequest) (*http.Response, error) {
-	stop := context.AfterFunc(r.Context(), func() { _ = pc.c.SetDeadline(aLongTimeAgo) })
+	pc.onCancel(r.Context())
 	if err := w.writeTo(pc.bw); err != nil {
-		stop()
+		pc.release()
 		return nil, err
 	}
 	if err := pc.bw.Flush(); err != nil {
-		stop()
+		pc.release()
 		return nil, err
 	}
 	if h.headerTimeout > 0 {
@@ -362,7 +411,7 @@ func (h *h1) exchange(pc *h1conn, r *http.Request, w wireRequest) (*http.Respons
 	res, err := readFinalResponse(pc.br, r)
 	pc.limit = math.MaxInt64
 	if err != nil {
-		stop()
+		pc.release()
 		if ne, ok := err.(net.Error); ok && ne.Timeout() && r.Context().Err() == nil {
 			return nil, errHeaderTimeout
 		}
@@ -371,12 +420,12 @@ func (h *h1) exchange(pc *h1conn, r *http.Request, w wireRequest) (*http.Respons
 	if h.headerTimeout > 0 {
 		setReadDeadline(r.Context(), pc.c, time.Time{})
 	}
-	res.Body = &h1body{rc: res.Body, pc: pc, h: h, keep: !res.Close, stop: stop}
+	res.Body = &h1body{rc: res.Body, pc: pc, h: h, keep: !res.Close}
 	return res, nil
 }
 
 // setReadDeadline sets c's read deadline to t, unless ctx has ended: the
-// deadline in the past that the request's context.AfterFunc set (to stop
+// deadline in the past that the h1conn's abort set (to stop
 // a blocked read) must not be replaced.
 func setReadDeadline(ctx context.Context, c net.Conn, t time.Time) {
 	_ = c.SetReadDeadline(t)
@@ -422,7 +471,6 @@ type h1body struct {
 	pc     *h1conn
 	h      *h1
 	keep   bool
-	stop   func() bool
 	eof    bool
 	failed bool // a read failed
 	done   bool
@@ -446,7 +494,7 @@ func (b *h1body) Close() error {
 		return nil
 	}
 	b.done = true
-	canceled := !b.stop()
+	canceled := b.pc.release()
 	if b.eof && !b.failed && b.keep && !canceled {
 		b.h.put(b.pc)
 		return nil

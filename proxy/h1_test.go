@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/cutoverproxy/cutover/discovery"
+	"github.com/cutoverproxy/cutover/proxy/reqctx"
 )
 
 // rawBackend is a TCP server whose connections are served by a function
@@ -327,42 +328,59 @@ func (c *cancelOnWrite) Write(p []byte) (int, error) {
 // once: the response-header deadline set after the write does not replace
 // the cancellation's.
 func TestH1CancelDuringTheWriteIsNotUndoneByTheHeaderTimeout(t *testing.T) {
-	rb := silentBackend(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	dial := func(context.Context, string, string) (net.Conn, error) {
-		c, err := net.Dial("tcp", rb.addr())
-		if err != nil {
-			return nil, err
+	forEachCancel(t, func(t *testing.T, withCancel func() (context.Context, context.CancelFunc)) {
+		rb := silentBackend(t)
+		ctx, cancel := withCancel()
+		defer cancel()
+		dial := func(context.Context, string, string) (net.Conn, error) {
+			c, err := net.Dial("tcp", rb.addr())
+			if err != nil {
+				return nil, err
+			}
+			return &cancelOnWrite{Conn: c, cancel: cancel}, nil
 		}
-		return &cancelOnWrite{Conn: c, cancel: cancel}, nil
-	}
-	h := newH1(dial, 4, 4*time.Second, 10*time.Second)
-	defer h.close()
-	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+rb.addr()+"/", nil)
-	began := time.Now()
-	if _, err := h.RoundTrip(req); err == nil {
-		t.Fatal("a cancelled request got a response")
-	}
-	if d := time.Since(began); d > 5*time.Second {
-		t.Errorf("a request cancelled while it was written returned after %v (the header timeout is 10 s)", d)
-	}
+		h := newH1(dial, 4, 4*time.Second, 10*time.Second)
+		defer h.close()
+		req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+rb.addr()+"/", nil)
+		began := time.Now()
+		if _, err := h.RoundTrip(req); err == nil {
+			t.Fatal("a cancelled request got a response")
+		}
+		if d := time.Since(began); d > 5*time.Second {
+			t.Errorf("a request cancelled while it was written returned after %v (the header timeout is 10 s)", d)
+		}
+	})
+}
+
+// forEachCancel runs f with the two kinds of request context the fast
+// path stops on: any context (context.AfterFunc) and the one cutover's
+// HTTP/1.1 server makes (reqctx.WithCancel, whose Hook it arms).
+func forEachCancel(t *testing.T, f func(t *testing.T, withCancel func() (context.Context, context.CancelFunc))) {
+	t.Run("context", func(t *testing.T) {
+		f(t, func() (context.Context, context.CancelFunc) { return context.WithCancel(context.Background()) })
+	})
+	t.Run("hook", func(t *testing.T) {
+		f(t, func() (context.Context, context.CancelFunc) {
+			ctx, cancel, _ := reqctx.WithCancel(context.Background())
+			return ctx, cancel
+		})
+	})
 }
 
 func TestQuiet(t *testing.T) {
 	a, b := tcpPair(t)
-	if !quiet(a) {
+	if !newH1Conn(a).quiet() {
 		t.Error("an open connection with nothing to read is not quiet")
 	}
 	b.Write([]byte("x"))
-	waitFor(t, func() bool { return !quiet(a) }, "a connection with unread bytes is quiet")
+	waitFor(t, func() bool { return !newH1Conn(a).quiet() }, "a connection with unread bytes is quiet")
 	a2, b2 := tcpPair(t)
 	b2.Close()
-	waitFor(t, func() bool { return !quiet(a2) }, "a connection the peer closed is quiet")
+	waitFor(t, func() bool { return !newH1Conn(a2).quiet() }, "a connection the peer closed is quiet")
 	c1, c2 := net.Pipe()
 	defer c1.Close()
 	defer c2.Close()
-	if !quiet(c1) {
+	if !newH1Conn(c1).quiet() {
 		t.Error("a connection without a file descriptor is not quiet")
 	}
 }
@@ -495,22 +513,78 @@ func TestH1ResponseHeaderTimeout(t *testing.T) {
 }
 
 func TestH1ClientCancelEndsTheWait(t *testing.T) {
-	rb := silentBackend(t)
-	h := newTestH1(rb.addr(), 0)
+	forEachCancel(t, func(t *testing.T, withCancel func() (context.Context, context.CancelFunc)) {
+		rb := silentBackend(t)
+		h := newTestH1(rb.addr(), 20*time.Second) // bounds a cancel that does not stop the wait
+		defer h.close()
+		ctx, cancel := withCancel()
+		defer cancel()
+		time.AfterFunc(100*time.Millisecond, cancel)
+		req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+rb.addr()+"/", nil)
+		began := time.Now()
+		_, err := h.RoundTrip(req)
+		if err == nil || errors.Is(err, errHeaderTimeout) {
+			t.Fatalf("err = %v, want the cancelled request's error", err)
+		}
+		if d := time.Since(began); d > 5*time.Second {
+			t.Errorf("a request cancelled after 100 ms returned after %v", d)
+		}
+		if len(h.pool()) != 0 {
+			t.Error("the cancelled request's connection was pooled")
+		}
+	})
+}
+
+// A connection's Hook is empty again after an exchange: the client's
+// later close does not touch the pooled backend connection, which serves
+// the next request.
+func TestH1HookIsDisarmedAfterTheExchange(t *testing.T) {
+	rb := newRawBackend(t, answerEach(okResponse)).addr()
+	h := newTestH1(rb, 0)
 	defer h.close()
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	ctx, cancel, hook := reqctx.WithCancel(context.Background())
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+rb.addr()+"/", nil)
-	began := time.Now()
-	_, err := h.RoundTrip(req)
-	if err == nil || errors.Is(err, errHeaderTimeout) {
-		t.Fatalf("err = %v, want the cancelled request's error", err)
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+rb+"/", nil)
+	res, err := h.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if d := time.Since(began); d > 5*time.Second {
-		t.Errorf("a request cancelled after 100 ms returned after %v", d)
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	if len(h.pool()) != 1 {
+		t.Fatalf("%d idle connections after the exchange, want 1", len(h.pool()))
+	}
+	fired := false
+	probe := func() { fired = true }
+	if !hook.Arm(&probe) {
+		t.Fatal("the hook is still armed after the exchange")
+	}
+	cancel()
+	if !fired {
+		t.Error("cancel did not fire the hook")
+	}
+	if _, body, err := fetch(t, h, "GET", rb); err != nil || body != "ok" {
+		t.Fatalf("the pooled connection after the client's close: %q, %v", body, err)
+	}
+}
+
+// A request whose client went before the hook was armed fails at once and
+// leaves no connection in the pool.
+func TestH1HookEndedBeforeTheExchange(t *testing.T) {
+	rb := newRawBackend(t, answerEach(okResponse)).addr()
+	h := newTestH1(rb, 0)
+	defer h.close()
+	if _, _, err := fetch(t, h, "GET", rb); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel, _ := reqctx.WithCancel(context.Background())
+	cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+rb+"/", nil)
+	if _, err := h.RoundTrip(req); err == nil {
+		t.Fatal("a request whose client went got a response")
 	}
 	if len(h.pool()) != 0 {
-		t.Error("the cancelled request's connection was pooled")
+		t.Errorf("%d idle connections, want 0: the aborted one was pooled", len(h.pool()))
 	}
 }
 
@@ -827,7 +901,6 @@ func TestH1BodyThatFailedIsNotPooled(t *testing.T) {
 		pc:   newH1Conn(c1),
 		h:    h,
 		keep: true,
-		stop: func() bool { return true },
 	}
 	buf := make([]byte, 8)
 	if _, err := b.Read(buf); err != io.ErrUnexpectedEOF {

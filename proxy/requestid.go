@@ -25,7 +25,9 @@ func (g *requestIDs) make() string {
 	var b [16]byte
 	copy(b[:8], g.prefix[:])
 	binary.BigEndian.PutUint64(b[8:], g.next.Add(1))
-	return hex.EncodeToString(b[:])
+	var out [2 * len(b)]byte
+	hex.Encode(out[:], b[:])
+	return string(out[:]) // one allocation: EncodeToString makes two
 }
 
 // requestID returns the client's X-Request-Id when it is reasonable, or a

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/cutoverproxy/cutover/proxy/reqctx"
 )
 
 // headBufSize is the read buffer of a connection: a head that does not
@@ -55,7 +57,9 @@ var headBufs = sync.Pool{New: func() any { b := make([]byte, headBufSize); retur
 func newConn(s *Server, c net.Conn) *conn {
 	ctx := context.WithValue(context.Background(), http.ServerContextKey, s.Fallback)
 	ctx = context.WithValue(ctx, http.LocalAddrContextKey, c.LocalAddr())
-	ctx, cancel := context.WithCancel(ctx)
+	// The proxy stops a backend exchange through the Hook when the
+	// client goes: context.AfterFunc would take a lock per request.
+	ctx, cancel, _ := reqctx.WithCancel(ctx)
 	return &conn{
 		s: s, c: c, remote: c.RemoteAddr().String(), buf: *headBufs.Get().(*[]byte),
 		ctx: ctx, cancel: cancel, tmpl: new(http.Request).WithContext(ctx),
