@@ -7,7 +7,9 @@
 // "background read"), a context, two or three deadline changes and a
 // textproto parse into fresh maps. Those are a large part of what a Go
 // proxy pays per request beyond HAProxy's cost. Server parses the head
-// itself into one string, gives the request a context per connection, and
+// itself into one string, gives the request a context per connection
+// (made by reqctx.WithCancel: the proxy arms its Hook to stop a backend
+// exchange when the client goes, without a lock per request), and
 // watches for a client that goes away only once a request lasted longer
 // than a tick (watchTick): short requests, nearly all of them, pay none of
 // that.
