@@ -58,9 +58,9 @@ type h1conn struct {
 	// connection, as are rc and peekFn, so that a request allocates
 	// neither.
 	abort   func()
-	hook    *reqctx.Hook // armed with abort, or nil
-	stop    func() bool  // context.AfterFunc's, when no hook was armed
-	aborted bool         // onCancel found the context ended and ran abort
+	hook    *reqctx.Hook    // armed with abort, or nil
+	hookCtx context.Context // the context whose hook is armed
+	stop    func() bool     // context.AfterFunc's, when no hook was armed
 	rc      syscall.RawConn
 	peekFn  func(fd uintptr) bool
 	peeked  int
@@ -90,13 +90,11 @@ func newH1Conn(c net.Conn) *h1conn {
 // ends: through ctx's reqctx.Hook when it has one (cutover's HTTP/1.1
 // server gives one; no lock, no allocation), else context.AfterFunc.
 func (pc *h1conn) onCancel(ctx context.Context) {
-	pc.aborted = false
 	if hook := reqctx.From(ctx); hook != nil && hook.Arm(&pc.abort) {
-		pc.hook = hook
+		pc.hook, pc.hookCtx = hook, ctx
 		if ctx.Err() != nil {
 			// Ended before the hook was armed: Fire may have found
 			// it empty.
-			pc.aborted = true
 			pc.abort()
 		}
 		return
@@ -104,12 +102,16 @@ func (pc *h1conn) onCancel(ctx context.Context) {
 	pc.stop = context.AfterFunc(ctx, pc.abort)
 }
 
-// release undoes onCancel and reports whether the context's end aborted
-// pc (or is aborting it): such a connection must not be used again.
+// release undoes onCancel and reports whether the context ended, as
+// context.AfterFunc's stop does: then its abort ran, runs, or was set by
+// setReadDeadline, and the connection must not be used again.
 func (pc *h1conn) release() (aborted bool) {
 	if pc.hook != nil {
-		aborted = !pc.hook.Disarm(&pc.abort) || pc.aborted
-		pc.hook = nil
+		pc.hook.Disarm(&pc.abort)
+		// The context ends before its hook fires: an ended context
+		// covers a Fire that took abort and has yet to run it.
+		aborted = pc.hookCtx.Err() != nil
+		pc.hook, pc.hookCtx = nil, nil
 		return aborted
 	}
 	if pc.stop != nil {

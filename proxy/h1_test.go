@@ -535,37 +535,85 @@ func TestH1ClientCancelEndsTheWait(t *testing.T) {
 	})
 }
 
-// A connection's Hook is empty again after an exchange: the client's
-// later close does not touch the pooled backend connection, which serves
-// the next request.
-func TestH1HookIsDisarmedAfterTheExchange(t *testing.T) {
-	rb := newRawBackend(t, answerEach(okResponse)).addr()
+// The fast path stops a request of cutover's server through its
+// connection's Hook: armed while the exchange waits, empty after it; and
+// the client's later close does not reach the pooled backend connection.
+func TestH1HookIsArmedForTheExchangeOnly(t *testing.T) {
+	release := make(chan struct{})
+	rb := newRawBackend(t, func(c net.Conn, br *bufio.Reader, _ int) {
+		for {
+			if _, err := http.ReadRequest(br); err != nil {
+				return
+			}
+			<-release
+			io.WriteString(c, okResponse)
+		}
+	}).addr()
+	var once sync.Once
+	answer := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(answer) // before the backend's cleanup, which waits for its handlers
 	h := newTestH1(rb, 0)
 	defer h.close()
 	ctx, cancel, hook := reqctx.WithCancel(context.Background())
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+rb+"/", nil)
-	res, err := h.RoundTrip(req)
-	if err != nil {
-		t.Fatal(err)
+	type result struct {
+		res *http.Response
+		err error
 	}
-	io.Copy(io.Discard, res.Body)
-	res.Body.Close()
-	if len(h.pool()) != 1 {
-		t.Fatalf("%d idle connections after the exchange, want 1", len(h.pool()))
+	done := make(chan result, 1)
+	go func() {
+		res, err := h.RoundTrip(req)
+		done <- result{res, err}
+	}()
+	probe := func() {}
+	waitFor(t, func() bool {
+		if hook.Arm(&probe) {
+			hook.Disarm(&probe)
+			return false
+		}
+		return true
+	}, "the hook is not armed while the exchange waits")
+	answer()
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
 	}
-	fired := false
-	probe := func() { fired = true }
+	io.Copy(io.Discard, r.res.Body)
+	r.res.Body.Close()
 	if !hook.Arm(&probe) {
 		t.Fatal("the hook is still armed after the exchange")
 	}
+	hook.Disarm(&probe)
 	cancel()
-	if !fired {
-		t.Error("cancel did not fire the hook")
+	if len(h.pool()) != 1 {
+		t.Fatalf("%d idle connections after the exchange, want 1", len(h.pool()))
 	}
-	if _, body, err := fetch(t, h, "GET", rb); err != nil || body != "ok" {
-		t.Fatalf("the pooled connection after the client's close: %q, %v", body, err)
+	if pc := <-h.pool(); !pc.quiet() {
+		t.Error("the client's close reached the pooled connection (its deadline passed)")
 	}
+}
+
+// A client that leaves after the response's head came, before its body
+// was closed, leaves no connection in the pool: its abort may have hit it.
+func TestH1ClientGoneBeforeTheBodyClosedIsNotPooled(t *testing.T) {
+	rb := newRawBackend(t, answerEach(okResponse)).addr()
+	h := newTestH1(rb, 0)
+	defer h.close()
+	forEachCancel(t, func(t *testing.T, withCancel func() (context.Context, context.CancelFunc)) {
+		ctx, cancel := withCancel()
+		req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+rb+"/", nil)
+		res, err := h.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, res.Body)
+		cancel()
+		res.Body.Close()
+		if n := len(h.pool()); n != 0 {
+			t.Errorf("%d idle connections after the client left, want 0", n)
+		}
+	})
 }
 
 // A request whose client went before the hook was armed fails at once and

@@ -13,8 +13,9 @@
 // the context first and fires the Hook after; whoever arms a Hook checks
 // the context's Err after arming. Either Fire sees the function, or the
 // check sees the context ended (or both: the function must bear being
-// run twice). From gives the Hook for the context WithCancel made only,
-// not for contexts derived from it, which can end on their own.
+// run twice). A context that ends through its parent fires the Hook too.
+// From gives the Hook for the context WithCancel made only, not for
+// contexts derived from it, which can end on their own.
 package reqctx
 
 import (
@@ -48,11 +49,16 @@ func (h *Hook) Fire() {
 type key struct{}
 
 // WithCancel is context.WithCancel, with a Hook that its cancel fires
-// after ending the context.
+// after ending the context. When parent can end too, the Hook also fires
+// when the context ends through it (through context.AfterFunc, once per
+// context: the request path's arm and disarm stay lock-free).
 func WithCancel(parent context.Context) (context.Context, context.CancelFunc, *Hook) {
 	h := new(Hook)
 	ctx, cancel := context.WithCancel(context.WithValue(parent, key{}, h))
 	h.ctx = ctx
+	if parent.Done() != nil {
+		context.AfterFunc(ctx, h.Fire)
+	}
 	return ctx, func() { cancel(); h.Fire() }, h
 }
 

@@ -3,6 +3,7 @@ package reqctx
 import (
 	"context"
 	"testing"
+	"time"
 )
 
 func TestCancelFiresTheArmedFunctionOnce(t *testing.T) {
@@ -72,3 +73,22 @@ func TestFromIgnoresDerivedContexts(t *testing.T) {
 }
 
 type otherKey struct{}
+
+// A context that ends because its parent did fires its Hook as well.
+func TestParentCancelFiresTheHook(t *testing.T) {
+	parent, cancelParent := context.WithCancel(context.Background())
+	ctx, cancel, h := WithCancel(parent)
+	defer cancel()
+	fired := make(chan error, 1)
+	f := func() { fired <- ctx.Err() }
+	h.Arm(&f)
+	cancelParent()
+	select {
+	case err := <-fired:
+		if err == nil {
+			t.Error("the hook fired before the context ended")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the parent's cancel did not fire the hook")
+	}
+}
