@@ -427,8 +427,8 @@ func (h *h1) exchange(pc *h1conn, r *http.Request, w wireRequest) (*http.Respons
 }
 
 // setReadDeadline sets c's read deadline to t, unless ctx has ended: the
-// deadline in the past that the h1conn's abort set (to stop
-// a blocked read) must not be replaced.
+// deadline in the past that the h1conn's abort set (to stop a blocked
+// read) must not be replaced.
 func setReadDeadline(ctx context.Context, c net.Conn, t time.Time) {
 	_ = c.SetReadDeadline(t)
 	if ctx.Err() != nil {
