@@ -62,7 +62,7 @@ func WithCancel(parent context.Context) (context.Context, context.CancelFunc, *H
 	return ctx, func() { cancel(); h.Fire() }, h
 }
 
-// From returns the Hook whose firing ends ctx, or nil: ctx must be a
+// From returns the Hook that ctx's end fires, or nil: ctx must be a
 // context WithCancel returned.
 func From(ctx context.Context) *Hook {
 	if h, _ := ctx.Value(key{}).(*Hook); h != nil && h.ctx == ctx {
