@@ -140,6 +140,14 @@ func (b *bench) prepare(ctx context.Context) error {
 			}
 			b.bins[p.bin] = path
 		}
+		if p.name == "traefik" {
+			bin, err := b.findTraefik(ctx)
+			if err != nil {
+				b.note("Traefik is not built, its rows are skipped: %v", err)
+				continue
+			}
+			b.bins["traefik"] = bin
+		}
 		if p.name == "cutover" {
 			if err := b.buildCutover(ctx); err != nil {
 				b.note("cutover did not build, its rows are skipped: %v", err)

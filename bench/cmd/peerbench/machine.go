@@ -30,7 +30,7 @@ func readMachine(ctx context.Context, b *bench) machineInfo {
 	if b.cutoverSource != "" {
 		m.versions = append(m.versions, "cutover built from "+b.cutoverSource)
 	}
-	for _, v := range []struct{ bin, title string }{{"haproxy", "HAProxy"}, {"nginx", "nginx"}, {"caddy", "Caddy"}, {"wrk", "wrk"}} {
+	for _, v := range []struct{ bin, title string }{{"haproxy", "HAProxy"}, {"nginx", "nginx"}, {"caddy", "Caddy"}, {"traefik", "Traefik"}, {"wrk", "wrk"}} {
 		path := b.bins[v.bin]
 		if path == "" {
 			continue
@@ -75,7 +75,7 @@ func version(ctx context.Context, name, path string) string {
 	defer cancel()
 	var args []string
 	switch name {
-	case "caddy":
+	case "caddy", "traefik":
 		args = []string{"version"}
 	default:
 		args = []string{"-v"}
@@ -88,6 +88,8 @@ func version(ctx context.Context, name, path string) string {
 		return f[2]
 	case name == "nginx" && len(f) >= 3: // nginx version: nginx/1.22.1
 		return strings.TrimPrefix(f[2], "nginx/")
+	case name == "traefik" && len(f) >= 2: // Version:      v3.7.13
+		return f[1]
 	case name == "wrk" && len(f) >= 2: // wrk 4.1.0 [epoll] Copyright …
 		return f[1]
 	case len(f) >= 1: // v2.6.2 h1:…

@@ -90,6 +90,9 @@ func parseOptions(args []string) (options, error) {
 	if o.timeout == 0 {
 		runs := len(o.proxies) * len(o.workloads) * o.reps
 		o.timeout = time.Duration(runs)*(o.duration+5*time.Second) + 10*time.Minute
+		if bin, err := traefikCached(); has(o.proxies, "traefik") && (err != nil || !isFile(bin)) {
+			o.timeout += traefikBuild
+		}
 	}
 	return o, nil
 }

@@ -22,7 +22,7 @@ func TestParseOptionsErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"-proxies", "haproxy,traefik"}, `unknown "traefik"`},
+		{[]string{"-proxies", "haproxy,envoy"}, `unknown "envoy"`},
 		{[]string{"-workloads", ""}, "-workloads: empty"},
 		{[]string{"-duration", "10ms"}, "at least 1s"},
 		{[]string{"-reps", "0"}, "at least 1"},

@@ -29,6 +29,7 @@ func peerList() []peer {
 		{name: "haproxy", title: "HAProxy", bin: "haproxy", http: true, tcp: true, start: startHAProxy},
 		{name: "nginx", title: "nginx", bin: "nginx", http: true, tcp: true, start: startNginx},
 		{name: "caddy", title: "Caddy", bin: "caddy", http: true, start: startCaddy},
+		{name: "traefik", title: "Traefik", http: true, tcp: true, start: startTraefik},
 		{name: "cutover", title: "cutover", http: true, tcp: true, tcpByTrying: true, start: startCutover},
 		{name: "httputil", title: "httputil.ReverseProxy", http: true, start: startReverse},
 		{name: "iocopy", title: "io.Copy forwarder", tcp: true, start: startForward},
@@ -219,6 +220,65 @@ func startCaddy(b *bench, dir string, w workload, listen string) (*process, erro
 	env := []string{"HOME=" + dir, "XDG_DATA_HOME=" + filepath.Join(dir, "data"), "XDG_CONFIG_HOME=" + filepath.Join(dir, "config")}
 	return b.sup.start("caddy", filepath.Join(dir, "caddy.log"), env,
 		b.bins["caddy"], "run", "--config", cfg, "--adapter", "caddyfile")
+}
+
+// traefikConfig is Traefik's static configuration (one entry point, the
+// file provider, warnings only, no access log, no version check nor usage
+// report) and its dynamic one: a catch-all router to both backends, round
+// robin (its default), with Traefik's default transport (keep-alive, 200
+// idle connections per host); for TCP a router for every connection
+// (HostSNI(`*`)) to both backends. Traefik adds X-Forwarded-For by itself.
+func traefikConfig(dir string, w workload, listen string, backends []string) (static, dynamic string) {
+	static = fmt.Sprintf(`global:
+  checkNewVersion: false
+  sendAnonymousUsage: false
+entryPoints:
+  bench:
+    address: "%s"
+log:
+  level: WARN
+providers:
+  file:
+    filename: "%s"
+    watch: false
+`, listen, filepath.Join(dir, "dynamic.yaml"))
+	var servers strings.Builder
+	for _, be := range backends {
+		if w.tcp {
+			fmt.Fprintf(&servers, "          - address: \"%s\"\n", be)
+		} else {
+			fmt.Fprintf(&servers, "          - url: \"http://%s\"\n", be)
+		}
+	}
+	rule, kind := "PathPrefix(`/`)", "http"
+	if w.tcp {
+		rule, kind = "HostSNI(`*`)", "tcp"
+	}
+	dynamic = fmt.Sprintf(`%s:
+  routers:
+    bench:
+      entryPoints: [bench]
+      rule: "%s"
+      service: bench
+  services:
+    bench:
+      loadBalancer:
+        servers:
+%s`, kind, rule, servers.String())
+	return static, dynamic
+}
+
+func startTraefik(b *bench, dir string, w workload, listen string) (*process, error) {
+	static, dynamic := traefikConfig(dir, w, listen, b.backends(w))
+	if _, err := writeFile(dir, "dynamic.yaml", dynamic); err != nil {
+		return nil, err
+	}
+	cfg, err := writeFile(dir, "traefik.yaml", static)
+	if err != nil {
+		return nil, err
+	}
+	return b.sup.start("traefik", filepath.Join(dir, "traefik.log"), []string{"HOME=" + dir},
+		b.bins["traefik"], "--configfile="+cfg)
 }
 
 // cutoverConfig is cutover's YAML file: one catch-all HTTP service over both

@@ -23,6 +23,11 @@ func TestConfigsNameEveryBackend(t *testing.T) {
 		if !w.tcp {
 			configs["caddy"] = caddyConfig("127.0.0.1:8000", testBackends)
 		}
+		static, dynamic := traefikConfig(dir, w, "127.0.0.1:8000", testBackends)
+		configs["traefik"] = dynamic
+		if !strings.Contains(static, `address: "127.0.0.1:8000"`) || !strings.Contains(static, filepath.Join(dir, "dynamic.yaml")) {
+			t.Errorf("traefik static config for %s lacks the entry point or the dynamic file:\n%s", w.name, static)
+		}
 		for name, cfg := range configs {
 			for _, b := range testBackends {
 				if !strings.Contains(cfg, b) {
