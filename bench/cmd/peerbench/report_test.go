@@ -87,3 +87,28 @@ func TestWorkloadTable(t *testing.T) {
 		}
 	}
 }
+
+// TestTargetsCompareWithCaddyAndTraefik: the request-rate target names
+// both Go peers and says missed for the one cutover does not beat.
+func TestTargetsCompareWithCaddyAndTraefik(t *testing.T) {
+	one := func(rate, cpu float64) *outcome {
+		return &outcome{samples: []sample{{rate: rate, ops: rate * 10, cpu: cpu, rssKiB: 20 << 10}}}
+	}
+	res := map[runKey]*outcome{
+		{"ka100", "haproxy"}: one(40000, 4),
+		{"ka100", "cutover"}: one(30000, 4),
+		{"ka100", "caddy"}:   one(15000, 4),
+		{"ka100", "traefik"}: one(31000, 4),
+	}
+	b := &bench{opt: options{workloads: []string{"ka100"}}}
+	got := b.targets(res, nil)
+	for _, want := range []string{
+		"CPU per request 1.33× HAProxy's (target ≤ 1.5×): met",
+		"30,000 req/s against Caddy's 15,000 (target: more): met",
+		"30,000 req/s against Traefik's 31,000 (target: more): **missed**",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("targets lack %q:\n%s", want, got)
+		}
+	}
+}

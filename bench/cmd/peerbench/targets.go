@@ -41,9 +41,11 @@ func (b *bench) targets(res map[runKey]*outcome, rc []reconfigResult) string {
 		}
 		r := cu.cpuPer / h.cpuPer
 		line := fmt.Sprintf("%s: CPU per request %.2f× HAProxy's (target ≤ %.1f×): %s", workloadByName(wl).title, r, limit, verdict(r <= limit))
-		if c, ok := get(wl, "caddy"); ok && wl != "ka64k" {
-			line += fmt.Sprintf("; %s req/s against Caddy's %s (target: more): %s",
-				fmtNum(cu.rate, "%.0f"), fmtNum(c.rate, "%.0f"), verdict(cu.rate > c.rate))
+		for _, peer := range []struct{ name, title string }{{"caddy", "Caddy"}, {"traefik", "Traefik"}} {
+			if c, ok := get(wl, peer.name); ok && wl != "ka64k" {
+				line += fmt.Sprintf("; %s req/s against %s's %s (target: more): %s",
+					fmtNum(cu.rate, "%.0f"), peer.title, fmtNum(c.rate, "%.0f"), verdict(cu.rate > c.rate))
+			}
 		}
 		lines = append(lines, line)
 	}
