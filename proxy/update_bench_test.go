@@ -55,7 +55,7 @@ func BenchmarkUpdate(b *testing.B) {
 // BenchmarkUpdateFromEmpty measures the first table of a large
 // configuration: every backend is new.
 func BenchmarkUpdateFromEmpty(b *testing.B) {
-	for _, n := range []int{5000, 10000} {
+	for _, n := range []int{1000, 5000, 10000} {
 		b.Run(fmt.Sprintf("backends=%d", n), func(b *testing.B) {
 			snap := syntheticSnapshot(n, 10)
 			b.ReportAllocs()
