@@ -103,7 +103,7 @@ func (b *bench) report(res map[runKey]*outcome, rc []reconfigResult, prof *profi
 		fmt.Fprintf(&sb, "- %s\n", f)
 	}
 	for _, n := range b.notes {
-		fmt.Fprintf(&sb, "- %s\n", n)
+		sb.WriteString(noteItem(n))
 	}
 	for _, name := range o.workloads {
 		w := workloadByName(name)
@@ -279,4 +279,16 @@ func plural(n int, word string) string {
 		return "1 " + word
 	}
 	return fmtNum(float64(n), "%.0f") + " " + word + "s"
+}
+
+// noteItem is a note as a list item: its first line, and the lines after
+// it (a compiler's output, say) as a code block inside the item, so that
+// they cannot end the list or read as markdown.
+func noteItem(n string) string {
+	first, rest, more := strings.Cut(strings.TrimRight(n, "\n"), "\n")
+	if !more {
+		return "- " + first + "\n"
+	}
+	rest = strings.ReplaceAll(rest, "```", "` ` `")
+	return "- " + first + "\n\n  ```\n  " + strings.ReplaceAll(rest, "\n", "\n  ") + "\n  ```\n\n"
 }

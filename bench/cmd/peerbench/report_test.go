@@ -112,3 +112,14 @@ func TestTargetsCompareWithCaddyAndTraefik(t *testing.T) {
 		}
 	}
 }
+
+func TestNoteItemKeepsOutputInTheItem(t *testing.T) {
+	if got := noteItem("one line"); got != "- one line\n" {
+		t.Errorf("noteItem(one line) = %q", got)
+	}
+	got := noteItem("Traefik is not built: go build: exit status 1\n# github.com/traefik/x\npkg/a.go:1:2: undefined: b\n")
+	want := "- Traefik is not built: go build: exit status 1\n\n  ```\n  # github.com/traefik/x\n  pkg/a.go:1:2: undefined: b\n  ```\n\n"
+	if got != want {
+		t.Errorf("noteItem = %q, want %q", got, want)
+	}
+}

@@ -153,3 +153,31 @@ func TestTraefikServesItsConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestInstallFileLeavesOnlyTheWholeFile(t *testing.T) {
+	dir := t.TempDir()
+	from := filepath.Join(dir, "built")
+	if err := os.WriteFile(from, []byte("#!/bin/sh\necho v3.7.13\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "cache", "traefik")
+	if err := installFile(from, path); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(path)
+	if err != nil || st.Mode().Perm() != 0o755 || st.Size() != 23 {
+		t.Fatalf("installed file: %v, %v", st, err)
+	}
+	if entries, _ := os.ReadDir(filepath.Dir(path)); len(entries) != 1 {
+		t.Errorf("cache directory holds %d entries, want the file alone", len(entries))
+	}
+	if err := checkTraefik(context.Background(), path); err != nil {
+		t.Errorf("checkTraefik of a program that prints the version: %v", err)
+	}
+	if err := os.WriteFile(path, nil, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkTraefik(context.Background(), path); err == nil {
+		t.Error("checkTraefik accepted an empty file")
+	}
+}
