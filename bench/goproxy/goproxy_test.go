@@ -49,7 +49,9 @@ func TestForward(t *testing.T) {
 func TestServeReverse(t *testing.T) {
 	b1 := run(t, backend.ServeHTTP)
 	b2 := run(t, backend.ServeHTTP)
-	rp := run(t, func(ctx context.Context, ln net.Listener) error { return ServeReverse(ctx, ln, []string{b1, b2}) })
+	rp := run(t, func(ctx context.Context, ln net.Listener) error {
+		return ServeReverse(ctx, ln, []string{b1, b2}, "", "")
+	})
 	c := &http.Client{Timeout: 5 * time.Second}
 	defer c.CloseIdleConnections()
 	for range 4 {

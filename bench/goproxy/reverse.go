@@ -19,8 +19,9 @@ const MaxIdlePerBackend = 64
 
 // ServeReverse serves an httputil.ReverseProxy on ln until ctx ends,
 // sending requests to backends (host:port) in turn over keep-alive
-// connections, with X-Forwarded-For/-Host/-Proto set.
-func ServeReverse(ctx context.Context, ln net.Listener, backends []string) error {
+// connections, with X-Forwarded-For/-Host/-Proto set. With a certificate
+// and key file it serves HTTPS, HTTP/2 included (net/http's default).
+func ServeReverse(ctx context.Context, ln net.Listener, backends []string, certFile, keyFile string) error {
 	targets := make([]*url.URL, len(backends))
 	for i, b := range backends {
 		targets[i] = &url.URL{Scheme: "http", Host: b}
@@ -47,7 +48,12 @@ func ServeReverse(ctx context.Context, ln net.Listener, backends []string) error
 	}
 	stop := context.AfterFunc(ctx, func() { _ = srv.Close() })
 	defer stop()
-	err := srv.Serve(ln)
+	var err error
+	if certFile != "" {
+		err = srv.ServeTLS(ln, certFile, keyFile)
+	} else {
+		err = srv.Serve(ln)
+	}
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -34,7 +35,8 @@ type bench struct {
 	noTCP   map[string]string
 	notes   []string // for the report
 	machine machineInfo
-	runs    int // directories made under dir
+	tls     tlsFiles // the HTTP/2 workload's certificate
+	runs    int      // directories made under dir
 }
 
 func (b *bench) logf(format string, args ...any) {
@@ -157,7 +159,17 @@ func (b *bench) prepare(ctx context.Context) error {
 		b.peers = append(b.peers, p)
 	}
 	if b.bins["wrk"] = lookPath("wrk"); b.bins["wrk"] == "" {
-		b.note("wrk is not installed: the HTTP workloads are skipped")
+		b.note("wrk is not installed: the HTTP/1.1 workloads are skipped")
+	}
+	if slices.ContainsFunc(b.opt.workloads, func(n string) bool { return workloadByName(n).h2 }) {
+		if b.bins["h2load"] = lookPath("h2load"); b.bins["h2load"] == "" {
+			b.note("h2load (nghttp2-client) is not installed: the HTTP/2 workload is skipped")
+		}
+		dir := filepath.Join(b.dir, "tls")
+		var err error
+		if b.tls, err = makeTLSFiles(dir); err != nil {
+			return fmt.Errorf("TLS certificate: %w", err)
+		}
 	}
 	if _, err := os.Stat(nginxStreamModule); err != nil && b.bins["nginx"] != "" {
 		b.noTCP["nginx"] = "nginx's stream module (libnginx-mod-stream) is not installed"

@@ -33,11 +33,14 @@ func lookPath(name string) string {
 // missingPackages returns the Debian packages that the selected proxies and
 // workloads need and the machine lacks.
 func missingPackages(o options) []string {
-	var http, tcp bool
+	var http, tcp, h2 bool
 	for _, name := range o.workloads {
-		if workloadByName(name).tcp {
+		switch w := workloadByName(name); {
+		case w.tcp:
 			tcp = true
-		} else {
+		case w.h2:
+			h2 = true
+		default:
 			http = true
 		}
 	}
@@ -54,6 +57,9 @@ func missingPackages(o options) []string {
 	}
 	if (http || o.profile) && lookPath("wrk") == "" {
 		pkgs = append(pkgs, "wrk")
+	}
+	if h2 && lookPath("h2load") == "" {
+		pkgs = append(pkgs, "nghttp2-client")
 	}
 	return pkgs
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -63,7 +64,7 @@ func (b *bench) runWorkloads(ctx context.Context) map[runKey]*outcome {
 	res := map[runKey]*outcome{}
 	for _, name := range b.opt.workloads {
 		w := workloadByName(name)
-		if !w.tcp && b.bins["wrk"] == "" {
+		if (w.h2 && b.bins["h2load"] == "") || (!w.tcp && !w.h2 && b.bins["wrk"] == "") {
 			continue
 		}
 		for rep := 1; rep <= b.opt.reps; rep++ {
@@ -136,9 +137,12 @@ func (b *bench) runOne(ctx context.Context, p peer, w workload) (sample, error) 
 		}
 		defer b.sup.stop(proc, stopGrace)
 	}
-	if w.tcp {
+	switch {
+	case w.tcp:
 		err = waitTCP(ctx, target, proc, readyTimeout)
-	} else {
+	case w.h2:
+		err = waitHTTP2(ctx, target, proc, readyTimeout)
+	default:
 		err = waitHTTP(ctx, target, proc, readyTimeout)
 	}
 	if err != nil {
@@ -200,6 +204,9 @@ func (b *bench) load(ctx context.Context, w workload, target, dir string) (sampl
 		r, err := tcpload.Echo(ctx, cfg)
 		return sample{rate: r.Rate(), ops: float64(r.Ops), p50: r.P50, p99: r.P99, errors: r.Errors}, 0, err
 	}
+	if w.h2 {
+		return b.loadH2(ctx, w, target, dir)
+	}
 	out := filepath.Join(dir, "wrk.out")
 	args := wrkArgs(b.opt, w, "http://"+target+w.path)
 	args[0] = b.bins["wrk"]
@@ -240,6 +247,53 @@ func waitHTTP(ctx context.Context, addr string, proc *process, limit time.Durati
 		}
 		return nil
 	})
+}
+
+// waitHTTP2 polls GET /b/100 over HTTP/2 with TLS (the benchmark's
+// self-signed certificate) on addr until it answers 200.
+func waitHTTP2(ctx context.Context, addr string, proc *process, limit time.Duration) error {
+	tr := &http.Transport{DisableKeepAlives: true, ForceAttemptHTTP2: true,
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec // the benchmark's own certificate
+	c := &http.Client{Timeout: time.Second, Transport: tr}
+	return poll(ctx, addr, proc, limit, func() error {
+		resp, err := c.Get("https://" + addr + "/b/100")
+		if err != nil {
+			return err
+		}
+		defer func() { _ = resp.Body.Close() }()
+		_, _ = io.Copy(io.Discard, resp.Body)
+		if resp.StatusCode != http.StatusOK || resp.ProtoMajor != 2 {
+			return fmt.Errorf("%s over %s, want 200 over HTTP/2", resp.Status, resp.Proto)
+		}
+		return nil
+	})
+}
+
+// loadH2 runs h2load against target and returns what it measured and
+// its CPU seconds.
+func (b *bench) loadH2(ctx context.Context, w workload, target, dir string) (sample, float64, error) {
+	out, logFile := filepath.Join(dir, "h2load.out"), filepath.Join(dir, "h2load.log")
+	args := h2loadArgs(b.opt, "https://"+target+w.path, logFile)
+	args[0] = b.bins["h2load"]
+	p, err := b.sup.run(ctx, wrkDuration(b.opt)+loadGrace, "h2load", out, args...)
+	if err != nil {
+		return sample{}, 0, err
+	}
+	text, err := os.ReadFile(out)
+	if err != nil {
+		return sample{}, 0, err
+	}
+	r, err := parseH2load(string(text))
+	if err != nil {
+		return sample{}, 0, err
+	}
+	if r.p50, r.p99, err = h2loadPercentiles(logFile); err != nil {
+		return sample{}, 0, err
+	}
+	_ = os.Remove(logFile) // several MB a run
+	st := p.cmd.ProcessState
+	cpu := (st.UserTime() + st.SystemTime()).Seconds()
+	return sample{rate: r.rate, ops: float64(r.requests), p50: r.p50, p99: r.p99, errors: r.errors}, cpu, nil
 }
 
 // waitTCP polls an echo round trip on addr.

@@ -51,7 +51,7 @@ func parseOptions(args []string) (options, error) {
 	fs.IntVar(&o.reconfig, "reconfig", 20, "file changes timed per configuration size for cutover's reconfiguration figures; 0 skips them")
 	sizes := fs.String("reconfig-backends", "0,10000", "comma-separated numbers of extra backends (services of 10) in the file for the reconfiguration figures")
 	fs.BoolVar(&o.profile, "profile", true, "profile cutover with perf under the keep-alive 100 B workload, when perf is installed")
-	fs.BoolVar(&o.install, "install", true, "install missing packages (haproxy nginx libnginx-mod-stream caddy wrk) with apt-get, and build Traefik once from its module")
+	fs.BoolVar(&o.install, "install", true, "install missing packages (haproxy nginx libnginx-mod-stream caddy wrk nghttp2-client) with apt-get, and build Traefik once from its module")
 	fs.StringVar(&o.out, "out", "", "also write the report to this `file`")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (configurations and logs) for inspection")
 	fs.StringVar(&o.cutoverRev, "cutover-rev", "", "build cutover from this git `revision` (git archive) instead of the working tree, e.g. HEAD or main~3")

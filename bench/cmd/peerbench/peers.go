@@ -15,6 +15,7 @@ type peer struct {
 	// peerbench builds or is.
 	bin       string
 	http, tcp bool
+	h2        bool // serves HTTP/2 over TLS (the h2tls workload)
 	// tcpByTrying: whether the peer serves TCP is found out by trying
 	// (cutover's tcp.listen is being built).
 	tcpByTrying bool
@@ -26,12 +27,12 @@ type peer struct {
 
 func peerList() []peer {
 	return []peer{
-		{name: "haproxy", title: "HAProxy", bin: "haproxy", http: true, tcp: true, start: startHAProxy},
-		{name: "nginx", title: "nginx", bin: "nginx", http: true, tcp: true, start: startNginx},
-		{name: "caddy", title: "Caddy", bin: "caddy", http: true, start: startCaddy},
-		{name: "traefik", title: "Traefik", http: true, tcp: true, start: startTraefik},
-		{name: "cutover", title: "cutover", http: true, tcp: true, tcpByTrying: true, start: startCutover},
-		{name: "httputil", title: "httputil.ReverseProxy", http: true, start: startReverse},
+		{name: "haproxy", title: "HAProxy", bin: "haproxy", http: true, h2: true, tcp: true, start: startHAProxy},
+		{name: "nginx", title: "nginx", bin: "nginx", http: true, h2: true, tcp: true, start: startNginx},
+		{name: "caddy", title: "Caddy", bin: "caddy", http: true, h2: true, start: startCaddy},
+		{name: "traefik", title: "Traefik", http: true, h2: true, tcp: true, start: startTraefik},
+		{name: "cutover", title: "cutover", http: true, h2: true, tcp: true, tcpByTrying: true, start: startCutover},
+		{name: "httputil", title: "httputil.ReverseProxy", http: true, h2: true, start: startReverse},
 		{name: "iocopy", title: "io.Copy forwarder", tcp: true, start: startForward},
 		{name: "noproxy", title: "no proxy (one backend)", http: true, tcp: true},
 	}
@@ -46,8 +47,11 @@ func peerNames() []string {
 }
 
 func (p peer) serves(w workload) bool {
-	if w.tcp {
+	switch {
+	case w.tcp:
 		return p.tcp
+	case w.h2:
+		return p.h2
 	}
 	return p.http
 }
@@ -65,8 +69,9 @@ func writeFile(dir, name, content string) (string, error) {
 // default here too), no logging, keep-alive on both sides with idle backend
 // connections shared between clients (http-reuse always), X-Forwarded-For
 // added like the other proxies, round robin. Timeouts are generous: they
-// only bound a broken run.
-func haproxyConfig(w workload, listen string, backends []string) string {
+// only bound a broken run. For HTTP/2 the listener takes TLS with ALPN
+// h2 and http/1.1.
+func haproxyConfig(w workload, listen string, backends []string, t tlsFiles) string {
 	var sb strings.Builder
 	mode := "http"
 	if w.tcp {
@@ -85,6 +90,10 @@ defaults
 	if !w.tcp {
 		sb.WriteString("\toption http-keep-alive\n\toption forwardfor\n\thttp-reuse always\n")
 	}
+	bind := listen
+	if w.h2 {
+		bind += " ssl crt " + t.bundle + " alpn h2,http/1.1"
+	}
 	fmt.Fprintf(&sb, `
 frontend fe
 	bind %s
@@ -92,7 +101,7 @@ frontend fe
 
 backend be
 	balance roundrobin
-`, listen)
+`, bind)
 	for i, b := range backends {
 		fmt.Fprintf(&sb, "\tserver s%d %s\n", i+1, b)
 	}
@@ -101,7 +110,7 @@ backend be
 
 func startHAProxy(b *bench, dir string, w workload, listen string) (*process, error) {
 	backends := b.backends(w)
-	cfg, err := writeFile(dir, "haproxy.cfg", haproxyConfig(w, listen, backends))
+	cfg, err := writeFile(dir, "haproxy.cfg", haproxyConfig(w, listen, backends, b.tls))
 	if err != nil {
 		return nil, err
 	}
@@ -114,8 +123,9 @@ func startHAProxy(b *bench, dir string, w workload, listen string) (*process, er
 // closes a connection every 1,000 requests (HAProxy, Caddy and cutover do
 // not), X-Forwarded-For added, round robin; the stream module for TCP.
 // Temporary files and the pid file go to dir. Everything else is nginx's
-// default (proxy buffering on, 4k/8k buffers).
-func nginxConfig(dir string, w workload, listen string, backends []string, streamModule string) string {
+// default (proxy buffering on, 4k/8k buffers). For HTTP/2 the server
+// listens with ssl and http2.
+func nginxConfig(dir string, w workload, listen string, backends []string, streamModule string, t tlsFiles) string {
 	var sb strings.Builder
 	if w.tcp {
 		fmt.Fprintf(&sb, "load_module %s;\n", streamModule)
@@ -148,6 +158,11 @@ stream {
 `, upstream, listen)
 		return sb.String()
 	}
+	listenArgs, tlsLines := listen, ""
+	if w.h2 {
+		listenArgs += " ssl http2"
+		tlsLines = fmt.Sprintf("\n\t\tssl_certificate %s;\n\t\tssl_certificate_key %s;", t.cert, t.key)
+	}
 	fmt.Fprintf(&sb, `
 http {
 	access_log off;
@@ -163,7 +178,7 @@ http {
 		keepalive_requests 1000000;
 	}
 	server {
-		listen %[3]s;
+		listen %[3]s;%[4]s
 		location / {
 			proxy_pass http://be;
 			proxy_http_version 1.1;
@@ -172,12 +187,12 @@ http {
 		}
 	}
 }
-`, dir, upstream, listen)
+`, dir, upstream, listenArgs, tlsLines)
 	return sb.String()
 }
 
 func startNginx(b *bench, dir string, w workload, listen string) (*process, error) {
-	cfg, err := writeFile(dir, "nginx.conf", nginxConfig(dir, w, listen, b.backends(w), nginxStreamModule))
+	cfg, err := writeFile(dir, "nginx.conf", nginxConfig(dir, w, listen, b.backends(w), nginxStreamModule, b.tls))
 	if err != nil {
 		return nil, err
 	}
@@ -190,8 +205,15 @@ func startNginx(b *bench, dir string, w workload, listen string) (*process, erro
 // runtime log at WARN, reverse_proxy to both backends in round robin with
 // 64 idle connections per backend (Caddy's default is 32) and its default
 // keep-alive. Caddy adds X-Forwarded-For/-Proto/-Host by itself.
-func caddyConfig(listen string, backends []string) string {
+//
+// For HTTP/2 the site takes the benchmark's certificate (tls CERT KEY);
+// Caddy offers h2 on TLS by default.
+func caddyConfig(w workload, listen string, backends []string, t tlsFiles) string {
 	_, port, _ := strings.Cut(listen, ":")
+	tlsLine := ""
+	if w.h2 {
+		tlsLine = fmt.Sprintf("\n\ttls %s %s", t.cert, t.key)
+	}
 	return fmt.Sprintf(`{
 	admin off
 	auto_https off
@@ -201,7 +223,7 @@ func caddyConfig(listen string, backends []string) string {
 }
 
 :%s {
-	bind 127.0.0.1
+	bind 127.0.0.1%s
 	reverse_proxy %s {
 		lb_policy round_robin
 		transport http {
@@ -209,11 +231,11 @@ func caddyConfig(listen string, backends []string) string {
 		}
 	}
 }
-`, port, strings.Join(backends, " "))
+`, port, tlsLine, strings.Join(backends, " "))
 }
 
 func startCaddy(b *bench, dir string, w workload, listen string) (*process, error) {
-	cfg, err := writeFile(dir, "Caddyfile", caddyConfig(listen, b.backends(w)))
+	cfg, err := writeFile(dir, "Caddyfile", caddyConfig(w, listen, b.backends(w), b.tls))
 	if err != nil {
 		return nil, err
 	}
@@ -228,7 +250,10 @@ func startCaddy(b *bench, dir string, w workload, listen string) (*process, erro
 // robin (its default), with Traefik's default transport (keep-alive, 200
 // idle connections per host); for TCP a router for every connection
 // (HostSNI(`*`)) to both backends. Traefik adds X-Forwarded-For by itself.
-func traefikConfig(dir string, w workload, listen string, backends []string) (static, dynamic string) {
+//
+// For HTTP/2 the router has `tls: {}` and the benchmark's certificate is
+// the default store's; Traefik offers h2 on TLS by default.
+func traefikConfig(dir string, w workload, listen string, backends []string, t tlsFiles) (static, dynamic string) {
 	static = fmt.Sprintf(`global:
   checkNewVersion: false
   sendAnonymousUsage: false
@@ -254,22 +279,33 @@ providers:
 	if w.tcp {
 		rule, kind = "HostSNI(`*`)", "tcp"
 	}
+	routerTLS, certs := "", ""
+	if w.h2 {
+		routerTLS = "\n      tls: {}"
+		certs = fmt.Sprintf(`tls:
+  stores:
+    default:
+      defaultCertificate:
+        certFile: "%[1]s"
+        keyFile: "%[2]s"
+`, t.cert, t.key)
+	}
 	dynamic = fmt.Sprintf(`%s:
   routers:
     bench:
       entryPoints: [bench]
       rule: "%s"
-      service: bench
+      service: bench%s
   services:
     bench:
       loadBalancer:
         servers:
-%s`, kind, rule, servers.String())
+%s%s`, kind, rule, routerTLS, servers.String(), certs)
 	return static, dynamic
 }
 
 func startTraefik(b *bench, dir string, w workload, listen string) (*process, error) {
-	static, dynamic := traefikConfig(dir, w, listen, b.backends(w))
+	static, dynamic := traefikConfig(dir, w, listen, b.backends(w), b.tls)
 	if _, err := writeFile(dir, "dynamic.yaml", dynamic); err != nil {
 		return nil, err
 	}
@@ -301,27 +337,35 @@ func startCutover(b *bench, dir string, w workload, listen string) (*process, er
 		return nil, err
 	}
 	httpAddr := listen
-	if w.tcp {
+	var extra []string
+	if w.tcp || w.h2 {
 		if httpAddr, err = freeAddr(); err != nil {
 			return nil, err
 		}
 	}
-	return b.startCutoverWith(dir, cfg, httpAddr)
+	if w.h2 {
+		extra = []string{"--https-addr", listen, "--cert-dir", b.tls.certDir}
+	}
+	return b.startCutoverWith(dir, cfg, httpAddr, extra...)
 }
 
-func (b *bench) startCutoverWith(dir, cfg, httpAddr string) (*process, error) {
+func (b *bench) startCutoverWith(dir, cfg, httpAddr string, extra ...string) (*process, error) {
 	admin, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
-	return b.sup.start("cutover", filepath.Join(dir, "cutover.log"), nil, b.cutover, "run",
+	argv := append([]string{b.cutover, "run",
 		"--http-addr", httpAddr, "--admin-addr", admin, "--config", cfg,
-		"--docker=false", "--access-log=false", "--log-level", "warn")
+		"--docker=false", "--access-log=false", "--log-level", "warn"}, extra...)
+	return b.sup.start("cutover", filepath.Join(dir, "cutover.log"), nil, argv...)
 }
 
 func startReverse(b *bench, dir string, w workload, listen string) (*process, error) {
-	return b.sup.start("httputil", filepath.Join(dir, "httputil.log"), nil,
-		b.self, "reverse", "-listen", listen, "-to", strings.Join(b.backends(w), ","))
+	argv := []string{b.self, "reverse", "-listen", listen, "-to", strings.Join(b.backends(w), ",")}
+	if w.h2 {
+		argv = append(argv, "-tls-cert", b.tls.cert, "-tls-key", b.tls.key)
+	}
+	return b.sup.start("httputil", filepath.Join(dir, "httputil.log"), nil, argv...)
 }
 
 func startForward(b *bench, dir string, w workload, listen string) (*process, error) {

@@ -14,16 +14,17 @@ var testBackends = []string{"127.0.0.1:9001", "127.0.0.1:9002"}
 
 func TestConfigsNameEveryBackend(t *testing.T) {
 	dir := t.TempDir()
+	tf := testTLSFiles(t)
 	for _, w := range workloadList {
 		configs := map[string]string{
-			"haproxy": haproxyConfig(w, "127.0.0.1:8000", testBackends),
-			"nginx":   nginxConfig(dir, w, "127.0.0.1:8000", testBackends, nginxStreamModule),
+			"haproxy": haproxyConfig(w, "127.0.0.1:8000", testBackends, tf),
+			"nginx":   nginxConfig(dir, w, "127.0.0.1:8000", testBackends, nginxStreamModule, tf),
 			"cutover": cutoverConfig(w, "127.0.0.1:8000", testBackends),
 		}
 		if !w.tcp {
-			configs["caddy"] = caddyConfig("127.0.0.1:8000", testBackends)
+			configs["caddy"] = caddyConfig(w, "127.0.0.1:8000", testBackends, tf)
 		}
-		static, dynamic := traefikConfig(dir, w, "127.0.0.1:8000", testBackends)
+		static, dynamic := traefikConfig(dir, w, "127.0.0.1:8000", testBackends, tf)
 		configs["traefik"] = dynamic
 		if !strings.Contains(static, `address: "127.0.0.1:8000"`) || !strings.Contains(static, filepath.Join(dir, "dynamic.yaml")) {
 			t.Errorf("traefik static config for %s lacks the entry point or the dynamic file:\n%s", w.name, static)
@@ -33,6 +34,10 @@ func TestConfigsNameEveryBackend(t *testing.T) {
 				if !strings.Contains(cfg, b) {
 					t.Errorf("%s config for %s lacks backend %s:\n%s", name, w.name, b, cfg)
 				}
+			}
+			// Only the HTTP/2 workload's configurations name the certificate.
+			if name != "cutover" && strings.Contains(cfg, tf.cert) != w.h2 && strings.Contains(cfg, tf.bundle) != w.h2 {
+				t.Errorf("%s config for %s: certificate named %v, want %v:\n%s", name, w.name, !w.h2, w.h2, cfg)
 			}
 		}
 	}
@@ -55,9 +60,10 @@ func TestConfigsAreValid(t *testing.T) {
 		}
 	}
 	ran := false
-	for _, w := range []workload{workloadByName("ka100"), workloadByName("tcpecho")} {
+	tf := testTLSFiles(t)
+	for _, w := range []workload{workloadByName("ka100"), workloadByName("tcpecho"), workloadByName("h2tls")} {
 		if bin := lookPath("haproxy"); bin != "" {
-			path, _ := writeFile(dir, "haproxy-"+w.name+".cfg", haproxyConfig(w, "127.0.0.1:8000", testBackends))
+			path, _ := writeFile(dir, "haproxy-"+w.name+".cfg", haproxyConfig(w, "127.0.0.1:8000", testBackends, tf))
 			check("haproxy -c "+w.name, bin, "-c", "-q", "-f", path)
 			ran = true
 		}
@@ -65,12 +71,12 @@ func TestConfigsAreValid(t *testing.T) {
 			if _, err := os.Stat(nginxStreamModule); w.tcp && err != nil {
 				continue
 			}
-			path, _ := writeFile(dir, "nginx-"+w.name+".conf", nginxConfig(dir, w, "127.0.0.1:8000", testBackends, nginxStreamModule))
+			path, _ := writeFile(dir, "nginx-"+w.name+".conf", nginxConfig(dir, w, "127.0.0.1:8000", testBackends, nginxStreamModule, tf))
 			check("nginx -t "+w.name, bin, "-t", "-q", "-p", dir, "-c", path, "-e", filepath.Join(dir, "error.log"))
 			ran = true
 		}
 		if bin := lookPath("caddy"); bin != "" && !w.tcp {
-			path, _ := writeFile(dir, "Caddyfile", caddyConfig("127.0.0.1:8000", testBackends))
+			path, _ := writeFile(dir, "Caddyfile", caddyConfig(w, "127.0.0.1:8000", testBackends, tf))
 			check("caddy adapt", bin, "adapt", "--config", path, "--adapter", "caddyfile")
 			ran = true
 		}
@@ -91,4 +97,13 @@ func TestReconfigYAML(t *testing.T) {
 	if strings.Contains(reconfigYAML(0, "", testBackends), "fill-") {
 		t.Error("filler services without extra backends")
 	}
+}
+
+func testTLSFiles(t *testing.T) tlsFiles {
+	t.Helper()
+	tf, err := makeTLSFiles(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tf
 }

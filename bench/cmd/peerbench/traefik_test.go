@@ -131,20 +131,24 @@ func TestTraefikServesItsConfig(t *testing.T) {
 			return nil
 		}
 	}
-	for _, w := range []workload{workloadByName("ka100"), workloadByName("tcpecho")} {
+	tf := testTLSFiles(t)
+	for _, w := range []workload{workloadByName("ka100"), workloadByName("tcpecho"), workloadByName("h2tls")} {
 		listen, err := freeAddr()
 		if err != nil {
 			t.Fatal(err)
 		}
-		b := &bench{sup: newSupervisor(), bins: map[string]string{"traefik": bin},
+		b := &bench{sup: newSupervisor(), bins: map[string]string{"traefik": bin}, tls: tf,
 			httpBackends: []string{strings.TrimPrefix(be.URL, "http://")}, tcpBackends: []string{ln.Addr().String()}}
 		proc, err := startTraefik(b, t.TempDir(), w, listen)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if w.tcp {
+		switch {
+		case w.tcp:
 			err = waitTCP(ctx, listen, proc, 15*time.Second)
-		} else {
+		case w.h2:
+			err = waitHTTP2(ctx, listen, proc, 15*time.Second)
+		default:
 			err = poll(ctx, listen, proc, 15*time.Second, httpOK(listen))
 		}
 		b.sup.stopAll()

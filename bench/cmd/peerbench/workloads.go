@@ -12,6 +12,7 @@ type workload struct {
 	tcp   bool // TCP load program rather than wrk
 	bulk  bool // TCP streaming rather than round trips
 	close bool // HTTP: a new connection per request
+	h2    bool // HTTP/2 over TLS with h2load rather than wrk
 	path  string
 }
 
@@ -19,6 +20,7 @@ var workloadList = []workload{
 	{name: "ka100", title: "HTTP keep-alive, 100 B responses", path: "/b/100"},
 	{name: "close", title: "HTTP new connection per request, 100 B responses", path: "/b/100", close: true},
 	{name: "ka64k", title: "HTTP keep-alive, 64 KiB responses", path: "/b/65536"},
+	{name: "h2tls", title: "HTTP/2 over TLS, 100 B responses", path: "/b/100", h2: true},
 	{name: "tcpecho", title: "TCP echo, 128 B round trips", tcp: true},
 	{name: "tcpbulk", title: "TCP bulk, backend to client", tcp: true, bulk: true},
 }
@@ -71,6 +73,8 @@ func (w workload) command(o options) string {
 		return fmt.Sprintf("peerbench tcpload -mode bulk -c %d -duration %s ADDR", o.bulkConns, o.duration)
 	case w.tcp:
 		return fmt.Sprintf("peerbench tcpload -mode echo -c %d -size 128 -duration %s ADDR", o.connections, o.duration)
+	case w.h2:
+		return strings.Join(h2loadArgs(o, "https://ADDR"+w.path, ""), " ")
 	default:
 		args := wrkArgs(o, w, "http://ADDR"+w.path)
 		for i, a := range args {
