@@ -50,7 +50,7 @@ func TestServeReverse(t *testing.T) {
 	b1 := run(t, backend.ServeHTTP)
 	b2 := run(t, backend.ServeHTTP)
 	rp := run(t, func(ctx context.Context, ln net.Listener) error {
-		return ServeReverse(ctx, ln, []string{b1, b2}, "", "")
+		return ServeReverse(ctx, ln, []string{b1, b2}, ReverseOptions{})
 	})
 	c := &http.Client{Timeout: 5 * time.Second}
 	defer c.CloseIdleConnections()

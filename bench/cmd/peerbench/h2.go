@@ -93,7 +93,7 @@ func h2loadArgs(o options, url, logFile string) []string {
 var (
 	h2Finished = regexp.MustCompile(`(?m)^finished in [^,]+, ([0-9.]+) req/s`)
 	h2Requests = regexp.MustCompile(`(?m)^requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout`)
-	h2Status   = regexp.MustCompile(`(?m)^status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx`)
+	h2Protocol = regexp.MustCompile(`(?m)^Application protocol: (\S+)`)
 )
 
 // parseH2load parses h2load's summary:
@@ -102,21 +102,26 @@ var (
 //	requests: 153245 total, 153255 started, 153245 done, 153245 succeeded, 0 failed, 0 errored, 0 timeout
 //	status codes: 153245 2xx, 0 3xx, 0 4xx, 0 5xx
 //
-// Errors are the failed, errored and timed-out requests plus answers
-// other than 2xx and 3xx. Its latency figures have no percentiles: those
-// come from the log file (h2loadPercentiles).
+// after "Application protocol: h2".
+// Errors are h2load's failed requests, which already count the errored
+// and timed-out ones and the 4xx and 5xx answers (as wrk's errors count
+// socket errors and answers other than 2xx and 3xx). A run that did not
+// speak HTTP/2 (ALPN chose http/1.1) is an error. Its latency figures
+// have no percentiles: those come from the log file (h2loadPercentiles).
 func parseH2load(out string) (wrkResult, error) {
 	fin := h2Finished.FindStringSubmatch(out)
 	req := h2Requests.FindStringSubmatch(out)
-	st := h2Status.FindStringSubmatch(out)
-	if fin == nil || req == nil || st == nil {
+	if fin == nil || req == nil {
 		return wrkResult{}, fmt.Errorf("h2load output without its summary:\n%s", lastLines(out, 15))
+	}
+	if proto := h2Protocol.FindStringSubmatch(out); proto == nil || proto[1] != "h2" {
+		return wrkResult{}, fmt.Errorf("h2load did not speak HTTP/2 (%q):\n%s", proto, lastLines(out, 15))
 	}
 	var r wrkResult
 	r.rate, _ = strconv.ParseFloat(fin[1], 64)
 	n := func(s string) int64 { v, _ := strconv.ParseInt(s, 10, 64); return v }
 	r.requests = n(req[2])
-	r.errors = n(req[4]) + n(req[5]) + n(req[6]) + n(st[3]) + n(st[4])
+	r.errors = n(req[4])
 	if r.requests == 0 {
 		return r, fmt.Errorf("h2load finished no request:\n%s", lastLines(out, 15))
 	}

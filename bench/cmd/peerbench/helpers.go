@@ -60,10 +60,11 @@ func forwardCmd(ctx context.Context, args []string, reverse bool) error {
 	fs := flag.NewFlagSet("forward", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:8000", "`address` to listen on")
 	to := fs.String("to", "", "comma-separated backend `addresses`, used in turn")
-	var certFile, keyFile string
+	var ro goproxy.ReverseOptions
 	if reverse {
-		fs.StringVar(&certFile, "tls-cert", "", "PEM certificate `file`: serve HTTPS (and HTTP/2) with it and -tls-key")
-		fs.StringVar(&keyFile, "tls-key", "", "PEM key `file` of -tls-cert")
+		fs.StringVar(&ro.CertFile, "tls-cert", "", "PEM certificate `file`: serve HTTPS (and HTTP/2) with it and -tls-key")
+		fs.StringVar(&ro.KeyFile, "tls-key", "", "PEM key `file` of -tls-cert")
+		fs.IntVar(&ro.MaxIdlePerBackend, "max-idle", goproxy.MaxIdlePerBackend, "idle connections kept per backend")
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -77,7 +78,7 @@ func forwardCmd(ctx context.Context, args []string, reverse bool) error {
 		return err
 	}
 	if reverse {
-		return goproxy.ServeReverse(ctx, ln, backends, certFile, keyFile)
+		return goproxy.ServeReverse(ctx, ln, backends, ro)
 	}
 	return goproxy.Forward(ctx, ln, backends)
 }

@@ -30,7 +30,7 @@ func readMachine(ctx context.Context, b *bench) machineInfo {
 	if b.cutoverSource != "" {
 		m.versions = append(m.versions, "cutover built from "+b.cutoverSource)
 	}
-	for _, v := range []struct{ bin, title string }{{"haproxy", "HAProxy"}, {"nginx", "nginx"}, {"caddy", "Caddy"}, {"traefik", "Traefik"}, {"wrk", "wrk"}} {
+	for _, v := range []struct{ bin, title string }{{"haproxy", "HAProxy"}, {"nginx", "nginx"}, {"caddy", "Caddy"}, {"traefik", "Traefik"}, {"wrk", "wrk"}, {"h2load", "h2load"}} {
 		path := b.bins[v.bin]
 		if path == "" {
 			continue
@@ -77,6 +77,8 @@ func version(ctx context.Context, name, path string) string {
 	switch name {
 	case "caddy", "traefik":
 		args = []string{"version"}
+	case "h2load":
+		args = []string{"--version"}
 	default:
 		args = []string{"-v"}
 	}
@@ -88,6 +90,8 @@ func version(ctx context.Context, name, path string) string {
 		return f[2]
 	case name == "nginx" && len(f) >= 3: // nginx version: nginx/1.22.1
 		return strings.TrimPrefix(f[2], "nginx/")
+	case name == "h2load" && len(f) >= 2: // h2load nghttp2/1.52.0
+		return strings.TrimPrefix(f[1], "nghttp2/")
 	case name == "traefik" && len(f) >= 2: // Version:      v3.7.13
 		return f[1]
 	case name == "wrk" && len(f) >= 2: // wrk 4.1.0 [epoll] Copyright …

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -54,6 +55,19 @@ func (p peer) serves(w workload) bool {
 		return p.h2
 	}
 	return p.http
+}
+
+// idlePool is the idle connections per backend that the peers with a
+// bounded pool (nginx per worker, Caddy, httputil) are given: as many as
+// wrk has connections, and for HTTP/2 more than the requests h2load keeps
+// in flight (connections × streams), so that no proxy closes and dials
+// backend connections under the load. cutover keeps 256 and Traefik 200
+// by default; HAProxy does not bound its pool.
+func idlePool(w workload) int {
+	if w.h2 {
+		return 256
+	}
+	return 64
 }
 
 // writeFile writes a configuration file and returns its path.
@@ -174,7 +188,7 @@ http {
 	scgi_temp_path %[1]s/scgi;
 
 	upstream be {
-%[2]s		keepalive 64;
+%[2]s		keepalive %[5]d;
 		keepalive_requests 1000000;
 	}
 	server {
@@ -187,7 +201,7 @@ http {
 		}
 	}
 }
-`, dir, upstream, listenArgs, tlsLines)
+`, dir, upstream, listenArgs, tlsLines, idlePool(w))
 	return sb.String()
 }
 
@@ -227,11 +241,11 @@ func caddyConfig(w workload, listen string, backends []string, t tlsFiles) strin
 	reverse_proxy %s {
 		lb_policy round_robin
 		transport http {
-			keepalive_idle_conns_per_host 64
+			keepalive_idle_conns_per_host %d
 		}
 	}
 }
-`, port, tlsLine, strings.Join(backends, " "))
+`, port, tlsLine, strings.Join(backends, " "), idlePool(w))
 }
 
 func startCaddy(b *bench, dir string, w workload, listen string) (*process, error) {
@@ -363,7 +377,7 @@ func (b *bench) startCutoverWith(dir, cfg, httpAddr string, extra ...string) (*p
 func startReverse(b *bench, dir string, w workload, listen string) (*process, error) {
 	argv := []string{b.self, "reverse", "-listen", listen, "-to", strings.Join(b.backends(w), ",")}
 	if w.h2 {
-		argv = append(argv, "-tls-cert", b.tls.cert, "-tls-key", b.tls.key)
+		argv = append(argv, "-tls-cert", b.tls.cert, "-tls-key", b.tls.key, "-max-idle", strconv.Itoa(idlePool(w)))
 	}
 	return b.sup.start("httputil", filepath.Join(dir, "httputil.log"), nil, argv...)
 }
