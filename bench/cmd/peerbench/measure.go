@@ -207,24 +207,35 @@ func (b *bench) load(ctx context.Context, w workload, target, dir string) (sampl
 	if w.h2 {
 		return b.loadH2(ctx, w, target, dir)
 	}
-	out := filepath.Join(dir, "wrk.out")
-	args := wrkArgs(b.opt, w, "http://"+target+w.path)
-	args[0] = b.bins["wrk"]
-	p, err := b.sup.run(ctx, wrkDuration(b.opt)+loadGrace, "wrk", out, args...)
+	r, cpu, err := b.runClient(ctx, dir, wrkArgs(b.opt, w, "http://"+target+w.path), parseWrk)
+	return r.sample(), cpu, err
+}
+
+// runClient runs an HTTP load client (args[0] names it: wrk, h2load)
+// with its output in dir, parses the output, and returns the result and
+// the client's CPU seconds.
+func (b *bench) runClient(ctx context.Context, dir string, args []string, parse func(string) (wrkResult, error)) (wrkResult, float64, error) {
+	name := args[0]
+	out := filepath.Join(dir, name+".out")
+	args[0] = b.bins[name]
+	p, err := b.sup.run(ctx, wrkDuration(b.opt)+loadGrace, name, out, args...)
 	if err != nil {
-		return sample{}, 0, err
+		return wrkResult{}, 0, err
 	}
 	text, err := os.ReadFile(out)
 	if err != nil {
-		return sample{}, 0, err
+		return wrkResult{}, 0, err
 	}
-	r, err := parseWrk(string(text))
+	r, err := parse(string(text))
 	if err != nil {
-		return sample{}, 0, err
+		return wrkResult{}, 0, err
 	}
 	st := p.cmd.ProcessState
-	cpu := (st.UserTime() + st.SystemTime()).Seconds()
-	return sample{rate: r.rate, ops: float64(r.requests), p50: r.p50, p99: r.p99, errors: r.errors}, cpu, nil
+	return r, (st.UserTime() + st.SystemTime()).Seconds(), nil
+}
+
+func (r wrkResult) sample() sample {
+	return sample{rate: r.rate, ops: float64(r.requests), p50: r.p50, p99: r.p99, errors: r.errors}
 }
 
 func wrkDuration(o options) time.Duration {
@@ -272,18 +283,8 @@ func waitHTTP2(ctx context.Context, addr string, proc *process, limit time.Durat
 // loadH2 runs h2load against target and returns what it measured and
 // its CPU seconds.
 func (b *bench) loadH2(ctx context.Context, w workload, target, dir string) (sample, float64, error) {
-	out, logFile := filepath.Join(dir, "h2load.out"), filepath.Join(dir, "h2load.log")
-	args := h2loadArgs(b.opt, "https://"+target+w.path, logFile)
-	args[0] = b.bins["h2load"]
-	p, err := b.sup.run(ctx, wrkDuration(b.opt)+loadGrace, "h2load", out, args...)
-	if err != nil {
-		return sample{}, 0, err
-	}
-	text, err := os.ReadFile(out)
-	if err != nil {
-		return sample{}, 0, err
-	}
-	r, err := parseH2load(string(text))
+	logFile := filepath.Join(dir, "h2load.log")
+	r, cpu, err := b.runClient(ctx, dir, h2loadArgs(b.opt, "https://"+target+w.path, logFile), parseH2load)
 	if err != nil {
 		return sample{}, 0, err
 	}
@@ -291,9 +292,7 @@ func (b *bench) loadH2(ctx context.Context, w workload, target, dir string) (sam
 		return sample{}, 0, err
 	}
 	_ = os.Remove(logFile) // several MB a run
-	st := p.cmd.ProcessState
-	cpu := (st.UserTime() + st.SystemTime()).Seconds()
-	return sample{rate: r.rate, ops: float64(r.requests), p50: r.p50, p99: r.p99, errors: r.errors}, cpu, nil
+	return r.sample(), cpu, nil
 }
 
 // waitTCP polls an echo round trip on addr.
