@@ -245,36 +245,30 @@ func wrkDuration(o options) time.Duration {
 // waitHTTP polls GET /b/100 on addr until it answers 200, proc exits, or
 // limit passes.
 func waitHTTP(ctx context.Context, addr string, proc *process, limit time.Duration) error {
-	c := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	return poll(ctx, addr, proc, limit, func() error {
-		resp, err := c.Get("http://" + addr + "/b/100")
-		if err != nil {
-			return err
-		}
-		defer func() { _ = resp.Body.Close() }()
-		_, _ = io.Copy(io.Discard, resp.Body)
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("status %s", resp.Status)
-		}
-		return nil
-	})
+	return waitGet(ctx, "http://"+addr, &http.Transport{DisableKeepAlives: true}, 1, proc, limit)
 }
 
-// waitHTTP2 polls GET /b/100 over HTTP/2 with TLS (the benchmark's
-// self-signed certificate) on addr until it answers 200.
+// waitHTTP2 is waitHTTP over HTTP/2 with TLS (the benchmark's self-signed
+// certificate).
 func waitHTTP2(ctx context.Context, addr string, proc *process, limit time.Duration) error {
 	tr := &http.Transport{DisableKeepAlives: true, ForceAttemptHTTP2: true,
 		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec // the benchmark's own certificate
+	return waitGet(ctx, "https://"+addr, tr, 2, proc, limit)
+}
+
+// waitGet polls GET base/b/100 through tr until it answers 200 in HTTP
+// major version proto.
+func waitGet(ctx context.Context, base string, tr *http.Transport, proto int, proc *process, limit time.Duration) error {
 	c := &http.Client{Timeout: time.Second, Transport: tr}
-	return poll(ctx, addr, proc, limit, func() error {
-		resp, err := c.Get("https://" + addr + "/b/100")
+	return poll(ctx, base, proc, limit, func() error {
+		resp, err := c.Get(base + "/b/100")
 		if err != nil {
 			return err
 		}
 		defer func() { _ = resp.Body.Close() }()
 		_, _ = io.Copy(io.Discard, resp.Body)
-		if resp.StatusCode != http.StatusOK || resp.ProtoMajor != 2 {
-			return fmt.Errorf("%s over %s, want 200 over HTTP/2", resp.Status, resp.Proto)
+		if resp.StatusCode != http.StatusOK || resp.ProtoMajor != proto {
+			return fmt.Errorf("%s over %s, want 200 over HTTP/%d", resp.Status, resp.Proto, proto)
 		}
 		return nil
 	})
