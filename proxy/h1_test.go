@@ -616,10 +616,23 @@ func TestH1ClientGoneBeforeTheBodyClosedIsNotPooled(t *testing.T) {
 	})
 }
 
-// A request whose client went before the hook was armed fails at once and
-// leaves no connection in the pool.
+// A request whose client went before the hook was armed fails at once,
+// is not sent, and leaves no connection in the pool.
 func TestH1HookEndedBeforeTheExchange(t *testing.T) {
-	rb := newRawBackend(t, answerEach(okResponse)).addr()
+	var requests atomic.Int64
+	served := make(chan struct{}, 1)
+	rb := newRawBackend(t, func(c net.Conn, br *bufio.Reader, _ int) {
+		defer func() { served <- struct{}{} }()
+		for {
+			if _, err := http.ReadRequest(br); err != nil {
+				return
+			}
+			requests.Add(1)
+			if _, err := io.WriteString(c, okResponse); err != nil {
+				return
+			}
+		}
+	}).addr()
 	h := newTestH1(rb, 0)
 	defer h.close()
 	if _, _, err := fetch(t, h, "GET", rb); err != nil {
@@ -633,6 +646,16 @@ func TestH1HookEndedBeforeTheExchange(t *testing.T) {
 	}
 	if len(h.pool()) != 0 {
 		t.Errorf("%d idle connections, want 0: the aborted one was pooled", len(h.pool()))
+	}
+	// The pooled connection was taken and closed: the backend reads to its
+	// end, after any request that was written.
+	select {
+	case <-served:
+	case <-time.After(testTimeout):
+		t.Fatal("the backend connection was left open")
+	}
+	if n := requests.Load(); n != 1 {
+		t.Errorf("the backend read %d requests, want 1: the aborted one was sent", n)
 	}
 }
 
