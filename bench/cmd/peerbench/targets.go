@@ -41,7 +41,10 @@ func (b *bench) targets(res map[runKey]*outcome, rc []reconfigResult) string {
 		}
 		r := cu.cpuPer / h.cpuPer
 		line := fmt.Sprintf("%s: CPU per request %.2f× HAProxy's (target ≤ %.1f×): %s", workloadByName(wl).title, r, limit, verdict(r <= limit))
-		for _, peer := range []struct{ name, title string }{{"caddy", "Caddy"}, {"traefik", "Traefik"}} {
+		for _, peer := range peerList() {
+			if peer.name != "caddy" && peer.name != "traefik" {
+				continue // the Go peers of the target
+			}
 			if c, ok := get(wl, peer.name); ok && wl != "ka64k" {
 				line += fmt.Sprintf("; %s req/s against %s's %s (target: more): %s",
 					fmtNum(cu.rate, "%.0f"), peer.title, fmtNum(c.rate, "%.0f"), verdict(cu.rate > c.rate))
