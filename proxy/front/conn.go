@@ -80,13 +80,16 @@ func (cc *conn) serve() {
 			headBufs.Put(&cc.buf)
 		}
 	}()
+	afterPost := false
 	for served := false; !cc.s.shutting.Load(); served = true {
-		head, err := cc.readHead(!served)
+		head, err := cc.readHead(!served, afterPost)
 		if err != nil {
 			// Bytes of a head that did not come whole (the client
 			// stopped or closed, the head is too large or has bare
 			// LFs): net/http answers them as it would, a timeout too.
-			if handed = cc.r < cc.w && !cc.s.shutting.Load(); handed {
+			// Fewer than peekLen bytes of a later request it would
+			// not have read at all.
+			if handed = cc.r < cc.w && err != errIdleEnd && !cc.s.shutting.Load(); handed {
 				cc.handOver(cc.expires)
 			}
 			return
@@ -111,30 +114,58 @@ func (cc *conn) serve() {
 		if !cc.serveRequest(&req) {
 			return
 		}
+		afterPost = req.method == http.MethodPost
 	}
 }
 
 // readHead returns the next request head, reading as needed. The first
-// request's head, and the rest of a head whose first bytes came, must
-// come within the read header timeout; the first bytes of another request
-// within the idle timeout. A head that does not fit the buffer is an
-// error.
-func (cc *conn) readHead(first bool) (string, error) {
+// request's head must come within the read header timeout. After it, as
+// net/http does, the first peekLen bytes of another request must come
+// within the idle timeout (a read that fails before them is errIdleEnd),
+// and the rest of the head within the read header timeout; after a POST,
+// CR and LF bytes among those first ones are dropped. A head that does not
+// fit the buffer is an error.
+func (cc *conn) readHead(first, afterPost bool) (string, error) {
 	switch {
 	case first:
 		cc.setDeadline(cc.s.readHeaderTimeout())
-	case cc.r == cc.w:
-		cc.r, cc.w = 0, 0
+	case cc.w-cc.r < peekLen:
+		if cc.r == cc.w {
+			cc.r, cc.w = 0, 0
+		}
 		cc.extendDeadline(cc.s.idleTimeout())
 	}
-	timed := first
+	timed, peeked := first, first
 	for {
+		if !peeked && cc.w-cc.r >= peekLen {
+			peeked = true
+			if afterPost {
+				// RFC 9112, section 2.2: net/http skips the empty
+				// lines some clients send after a POST's body.
+				cc.r += leadingCRLF(cc.buf[cc.r : cc.r+peekLen])
+			}
+		}
 		if i := bytes.Index(cc.buf[cc.r:cc.w], crlfcrlf); i >= 0 && i+4 <= cc.s.maxHead() {
 			return string(cc.buf[cc.r : cc.r+i+4]), nil
 		}
-		if !timed && cc.r < cc.w {
-			// Part of a head is here: the rest, or net/http if it
-			// gets the head, has the read header timeout.
+		if !peeked {
+			// net/http's server waits for these bytes (a Peek) before
+			// it reads another request: until they came, nothing is
+			// parsed, and an error ends the connection unanswered.
+			if cc.w == len(cc.buf) {
+				cc.w = copy(cc.buf, cc.buf[cc.r:cc.w])
+				cc.r = 0
+			}
+			n, err := cc.c.Read(cc.buf[cc.w:])
+			cc.w += n
+			if err != nil && cc.w-cc.r < peekLen {
+				return "", errIdleEnd
+			}
+			continue
+		}
+		if !timed {
+			// The rest, or net/http if it gets the head, has the read
+			// header timeout.
 			cc.setDeadline(cc.s.readHeaderTimeout())
 			timed = true
 		}
@@ -157,12 +188,26 @@ func (cc *conn) readHead(first bool) (string, error) {
 	}
 }
 
+// leadingCRLF counts the CR and LF bytes b starts with.
+func leadingCRLF(b []byte) int {
+	n := 0
+	for n < len(b) && (b[n] == '\r' || b[n] == '\n') {
+		n++
+	}
+	return n
+}
+
 // h2Preface is the head that starts the preface of HTTP/2 with prior
 // knowledge.
 const h2Preface = "PRI * HTTP/2.0\r\n\r\n"
 
+// peekLen is how many bytes of a request after the first net/http's
+// server waits for, under the idle timeout, before it reads it.
+const peekLen = 4
+
 var (
 	crlfcrlf        = []byte("\r\n\r\n")
+	errIdleEnd      = errors.New("connection ended between requests")
 	errHeadTooLarge = errors.New("request head larger than the buffer")
 	errBareLF       = errors.New("request head with a line ending in LF alone")
 )

@@ -22,8 +22,12 @@
 // first request it does not take, it hands the connection, with the bytes
 // it read and did not consume, to Fallback (a net/http server), which
 // serves it to its end: every malformed, ambiguous or unusual request is
-// answered by net/http, exactly as without this package. strict_test.go
-// holds the two to the same answers, byte stream by byte stream.
+// answered by net/http, exactly as without this package. Between
+// requests Server waits as net/http's server does: for 4 bytes under the
+// idle timeout (a client that ends before them gets no answer), dropping
+// CR and LF among them after a POST. strict_test.go holds the two to the
+// same answers, byte stream by byte stream, and parse_fuzz_test.go
+// searches for a difference.
 //
 // TCP keep-alive: Server turns keep-alive probes on for the connections
 // it hands over and those of requests that outlast a tick; give it a

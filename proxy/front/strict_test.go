@@ -312,7 +312,7 @@ func netHTTPServer(h http.Handler) *http.Server {
 
 // servePlain serves h with net/http alone until the test ends, and returns
 // its address.
-func servePlain(t *testing.T, h http.Handler) string {
+func servePlain(t testing.TB, h http.Handler) string {
 	t.Helper()
 	srv := netHTTPServer(h)
 	return serveOn(t, "net/http", srv.Serve, srv.Close)
@@ -320,7 +320,7 @@ func servePlain(t *testing.T, h http.Handler) string {
 
 // serveFront serves h with a Server in front of net/http until the test
 // ends.
-func serveFront(t *testing.T, h http.Handler) (*Server, string) {
+func serveFront(t testing.TB, h http.Handler) (*Server, string) {
 	t.Helper()
 	srv := &Server{Handler: h, Fallback: netHTTPServer(h)}
 	return srv, serveOn(t, "front", srv.Serve, srv.Close)
@@ -328,7 +328,7 @@ func serveFront(t *testing.T, h http.Handler) (*Server, string) {
 
 // serveOn runs serve on a fresh loopback listener, stops it with stop when
 // the test ends, and checks that serve then returned http.ErrServerClosed.
-func serveOn(t *testing.T, name string, serve func(net.Listener) error, stop func() error) string {
+func serveOn(t testing.TB, name string, serve func(net.Listener) error, stop func() error) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -1,0 +1,158 @@
+package front
+
+import (
+	"bufio"
+	"fmt"
+	"net/http"
+	"net/textproto"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"golang.org/x/net/http/httpguts"
+)
+
+// FuzzParseReadsAsNetHTTP holds parse to net/http's reading of the same
+// bytes: a head that parse takes must be one that net/http's server reads
+// without error, ending where parse's ends (no body, nothing left over
+// that net/http would read as part of it), with the same method, target,
+// URL, Host, header fields and Connection: close. A head that parse
+// refuses goes to net/http, so refusing is always safe; taking one that
+// net/http reads otherwise is the kind of difference request smuggling
+// lives on. The seeds are every case of TestStrictMatchesNetHTTP;
+// `go test -fuzz FuzzParseReadsAsNetHTTP ./proxy/front/` searches on.
+func FuzzParseReadsAsNetHTTP(f *testing.F) {
+	for _, c := range slices.Concat(connectionCases(), bodyCases(), smugglingCases(), headerCases(),
+		hostCases(), targetCases(), responseCases(), sweepCases()) {
+		f.Add(c.request + c.after)
+	}
+	f.Fuzz(func(t *testing.T, stream string) {
+		end := strings.Index(stream, "\r\n\r\n")
+		if end < 0 {
+			return // no head: Server reads on, or hands the bytes over
+		}
+		head := stream[:end+4]
+		got, ok := parse(head)
+		if !ok {
+			return
+		}
+		want, err := readAsNetHTTP(stream, len(head))
+		if err != nil {
+			t.Fatalf("parse took a head that net/http does not read the same way: %v\nhead: %q", err, head)
+		}
+		if d := requestDiff(got, want); d != "" {
+			t.Fatalf("parse read a head differently from net/http: %s\nhead: %q", d, head)
+		}
+	})
+}
+
+// readAsNetHTTP reads the first request of stream as net/http's server
+// does (http.ReadRequest, then the checks the server adds: a Host field,
+// a valid one if it is alone, header names and values valid), and checks that it has no body
+// and that its head is the first n bytes.
+func readAsNetHTTP(stream string, n int) (*http.Request, error) {
+	src := strings.NewReader(stream)
+	br := bufio.NewReaderSize(src, len(stream)+16)
+	r, err := http.ReadRequest(br)
+	if err != nil {
+		return nil, err
+	}
+	if read := len(stream) - br.Buffered() - src.Len(); read != n {
+		return nil, fmt.Errorf("net/http's head is %d bytes, parse's %d", read, n)
+	}
+	if r.ContentLength != 0 || r.Body != http.NoBody || len(r.TransferEncoding) > 0 {
+		return nil, fmt.Errorf("net/http reads a body (length %d, transfer encoding %q)", r.ContentLength, r.TransferEncoding)
+	}
+	if r.ProtoMajor != 1 || r.ProtoMinor != 1 {
+		return nil, fmt.Errorf("net/http reads protocol %s", r.Proto)
+	}
+	// ReadRequest drops the Host fields the server checks: they are read
+	// again, as readRequest reads the header.
+	tp := textproto.NewReader(bufio.NewReader(strings.NewReader(stream[:n])))
+	if _, err := tp.ReadLine(); err != nil {
+		return nil, err
+	}
+	fields, err := tp.ReadMIMEHeader()
+	if err != nil {
+		return nil, err
+	}
+	if hosts := fields["Host"]; len(hosts) == 0 || len(hosts) == 1 && !httpguts.ValidHostHeader(hosts[0]) {
+		return nil, fmt.Errorf("net/http's server answers 400 to Host fields %q", hosts)
+	}
+	for k, vs := range r.Header {
+		if !httpguts.ValidHeaderFieldName(k) {
+			return nil, fmt.Errorf("net/http's server answers 400 to field name %q", k)
+		}
+		for _, v := range vs {
+			if !httpguts.ValidHeaderFieldValue(v) {
+				return nil, fmt.Errorf("net/http's server answers 400 to the value %q of %s", v, k)
+			}
+		}
+	}
+	return r, nil
+}
+
+// requestDiff says how what parse read differs from net/http's request,
+// or "" when it does not.
+func requestDiff(got request, want *http.Request) string {
+	var d []string
+	diff := func(what string, g, w any) {
+		if !reflect.DeepEqual(g, w) {
+			d = append(d, fmt.Sprintf("%s: parse %#v, net/http %#v", what, g, w))
+		}
+	}
+	diff("method", got.method, want.Method)
+	diff("target", got.target, want.RequestURI)
+	diff("URL", got.url, want.URL)
+	diff("host", got.host, want.Host)
+	diff("header", got.header, want.Header)
+	diff("close", got.close, want.Close)
+	diff("preface", got.preface, false)
+	return strings.Join(d, "; ")
+}
+
+// FuzzServerMatchesNetHTTP is TestStrictMatchesNetHTTP with byte streams
+// the fuzzer makes: each is written to a net/http server and to a Server
+// in front of one, the client half-closes, and the two transcripts must
+// match. It covers what FuzzParseReadsAsNetHTTP does not: where a head
+// ends in the buffer, pipelining, bodies and the handing over of a
+// connection with the bytes already read. The seeds are the cases of
+// TestStrictMatchesNetHTTP.
+func FuzzServerMatchesNetHTTP(f *testing.F) {
+	for _, c := range slices.Concat(connectionCases(), bodyCases(), smugglingCases(), headerCases(),
+		hostCases(), targetCases(), responseCases(), sweepCases()) {
+		if c.after == "" && c.wait == 0 && !c.byteByByte {
+			f.Add(c.request)
+		}
+	}
+	h := http.HandlerFunc(describeRequest)
+	plain := servePlain(f, h)
+	_, front := serveFront(f, h)
+	f.Fuzz(func(t *testing.T, stream string) {
+		r := strictRun{c: strictCase{name: "fuzz", request: stream}, closeWrite: true}
+		r.runExchange(plain, front)
+		if len(r.plain.diff(r.front)) > 0 && len(resetAsClose(r.plain).diff(resetAsClose(r.front))) == 0 {
+			return
+		}
+		r.check(t)
+	})
+}
+
+// resetAsClose is s with a reset that ended the body of its last response
+// taken for the close that delimits it. net/http closes a connection it
+// answered 400 with bytes it did not read still in the socket, which
+// resets it; whether bytes were left depends on how its reads fell
+// (net/http reads 4 KiB at a time, Server up to 8 KiB before it hands
+// over, and the client's segments arrive as they do), not on what either
+// server decided. The cases of TestStrictMatchesNetHTTP are made so that
+// no bytes are left; the fuzzer's are not.
+func resetAsClose(s transcript) transcript {
+	const reset = "connection reset"
+	if n := len(s.responses); n > 0 && s.err == "a response cut short: "+reset && s.responses[n-1].err == reset {
+		s.responses = slices.Clone(s.responses)
+		s.responses[n-1].err = ""
+		s.err, s.closed = "", true
+	}
+	return s
+}
