@@ -37,6 +37,7 @@ func connectionCases() []strictCase {
 		{name: "pipelined, an empty line between", request: getRequest("/1") + "\r\n" + getRequest("/2")},
 		{name: "pipelined, three bytes after", request: getRequest("/1") + "GET"},
 		{name: "pipelined, four bytes after", request: getRequest("/1") + "GET "},
+		{name: "pipelined, two bytes after, then nothing", request: getRequest("/1") + "GE", wait: timeoutWait},
 		{name: "pipelined, an empty line after", request: getRequest("/1") + "\r\n"},
 		{name: "after a post, an empty line between", request: requestHead("POST /1 HTTP/1.1", hostLine) + "\r\n" + getRequest("/2")},
 		{name: "after a post, two empty lines between", request: requestHead("POST /1 HTTP/1.1", hostLine) + "\r\n\r\n" + getRequest("/2")},
