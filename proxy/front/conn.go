@@ -152,13 +152,7 @@ func (cc *conn) readHead(first, afterPost bool) (string, error) {
 			// net/http's server waits for these bytes (a Peek) before
 			// it reads another request: until they came, nothing is
 			// parsed, and an error ends the connection unanswered.
-			if cc.w == len(cc.buf) {
-				cc.w = copy(cc.buf, cc.buf[cc.r:cc.w])
-				cc.r = 0
-			}
-			n, err := cc.c.Read(cc.buf[cc.w:])
-			cc.w += n
-			if err != nil && cc.w-cc.r < peekLen {
+			if err := cc.fill(); err != nil && cc.w-cc.r < peekLen {
 				return "", errIdleEnd
 			}
 			continue
@@ -176,16 +170,22 @@ func (cc *conn) readHead(first, afterPost bool) (string, error) {
 		if cc.w-cc.r >= cc.s.maxHead() {
 			return "", errHeadTooLarge
 		}
-		if cc.w == len(cc.buf) {
-			cc.w = copy(cc.buf, cc.buf[cc.r:cc.w])
-			cc.r = 0
-		}
-		n, err := cc.c.Read(cc.buf[cc.w:])
-		cc.w += n
-		if err != nil {
+		if err := cc.fill(); err != nil {
 			return "", err
 		}
 	}
+}
+
+// fill reads what the connection has into the buffer, moving the
+// unconsumed bytes to its start when it is full to its end.
+func (cc *conn) fill() error {
+	if cc.w == len(cc.buf) {
+		cc.w = copy(cc.buf, cc.buf[cc.r:cc.w])
+		cc.r = 0
+	}
+	n, err := cc.c.Read(cc.buf[cc.w:])
+	cc.w += n
+	return err
 }
 
 // leadingCRLF counts the CR and LF bytes b starts with.

@@ -26,6 +26,13 @@ func postRequest(body string, lines ...string) string {
 	return requestHead(append([]string{"POST / HTTP/1.1", hostLine}, lines...)...) + body
 }
 
+// allCases is every case of TestStrictMatchesNetHTTP, and the seeds of the
+// fuzz targets.
+func allCases() []strictCase {
+	return slices.Concat(connectionCases(), bodyCases(), smugglingCases(), headerCases(),
+		hostCases(), targetCases(), responseCases(), sweepCases())
+}
+
 func connectionCases() []strictCase {
 	return []strictCase{
 		{name: "get", request: getRequest("/")},

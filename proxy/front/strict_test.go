@@ -104,9 +104,7 @@ func TestStrictMatchesNetHTTP(t *testing.T) {
 func strictRuns(t *testing.T) []strictRun {
 	var runs []strictRun
 	seen := make(map[string]bool)
-	groups := [][]strictCase{connectionCases(), bodyCases(), smugglingCases(), headerCases(),
-		hostCases(), targetCases(), responseCases(), sweepCases()}
-	for _, c := range slices.Concat(groups...) {
+	for _, c := range allCases() {
 		if seen[c.name] {
 			t.Fatalf("two cases named %q", c.name)
 		}

@@ -32,6 +32,10 @@ type transcript struct {
 	err string
 	// raw is every byte read, for the report.
 	raw []byte
+	// reset says the reading ended with a reset: the server closed with
+	// bytes it had not read, and responses the client had not read yet
+	// may be lost. diff does not compare it.
+	reset bool
 }
 
 // answer is one response, as far as the comparison goes.
@@ -112,6 +116,7 @@ func readResponses(rec *byteRecorder, method string, first func()) transcript {
 		resp, err := http.ReadResponse(br, &http.Request{Method: method})
 		if err != nil {
 			s.closed, s.err = readEnd(err, rec.buf.Len() > end)
+			s.reset = errors.Is(err, syscall.ECONNRESET)
 			return s
 		}
 		body, err := io.ReadAll(resp.Body)
@@ -119,6 +124,7 @@ func readResponses(rec *byteRecorder, method string, first func()) transcript {
 		first()
 		if err != nil {
 			s.closed, s.err = readEnd(err, true)
+			s.reset = errors.Is(err, syscall.ECONNRESET)
 			return s
 		}
 		end = rec.buf.Len() - br.Buffered()
