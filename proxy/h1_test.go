@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -781,30 +782,40 @@ func TestH1WritesTheRequestTheTransportWould(t *testing.T) {
 			if !fastEligible(r) {
 				t.Fatal("not eligible for the fast path")
 			}
-			var fast bytes.Buffer
-			bw := bufio.NewWriter(&fast)
-			if err := writeRequest(bw, r, backend, "req-1"); err != nil {
-				t.Fatal(err)
-			}
-			bw.Flush()
-			out, err := (*Proxy)(nil).outbound(&exchange{r: r, id: "req-1"})
+			fast, std, err := writeBoth(r, backend)
 			if err != nil {
 				t.Fatal(err)
 			}
-			out.URL.Host = backend
-			var std bytes.Buffer
-			if err := out.Write(&std); err != nil {
-				t.Fatal(err)
-			}
-			f, s := parseHead(t, fast.String()), parseHead(t, std.String())
+			f, s := parseHead(t, fast), parseHead(t, std)
 			if !reflect.DeepEqual(f, s) {
-				t.Errorf("fast path wrote\n%s\nnet/http writes\n%s", fast.String(), std.String())
+				t.Errorf("fast path wrote\n%s\nnet/http writes\n%s", fast, std)
 			}
 			if f.header["X-Request-Id"][0] != "req-1" || f.header["X-Real-Ip"][0] != "192.0.2.7" {
 				t.Errorf("fast path headers %v lack the proxy's", f.header)
 			}
 		})
 	}
+}
+
+// writeBoth writes r to backend as the fast path does and as the
+// Transport would (the request of outbound), with the request ID "req-1".
+func writeBoth(r *http.Request, backend string) (fast, std string, err error) {
+	var fb bytes.Buffer
+	bw := bufio.NewWriter(&fb)
+	if err := writeRequest(bw, r, backend, "req-1"); err != nil {
+		return "", "", fmt.Errorf("fast path: %w", err)
+	}
+	bw.Flush()
+	out, err := (*Proxy)(nil).outbound(&exchange{r: r, id: "req-1"})
+	if err != nil {
+		return "", "", fmt.Errorf("outbound: %w", err)
+	}
+	out.URL.Host = backend
+	var sb bytes.Buffer
+	if err := out.Write(&sb); err != nil {
+		return "", "", fmt.Errorf("net/http: %w", err)
+	}
+	return fb.String(), sb.String(), nil
 }
 
 // head is what a backend reads of a request.
@@ -816,14 +827,24 @@ type head struct {
 
 func parseHead(t testing.TB, raw string) head {
 	t.Helper()
-	r, err := http.ReadRequest(bufio.NewReader(strings.NewReader(raw)))
+	h, err := readHead(raw)
 	if err != nil {
 		t.Fatalf("%v in\n%s", err, raw)
 	}
-	if n, _ := io.Copy(io.Discard, r.Body); n != 0 {
-		t.Errorf("%d bytes of body in\n%s", n, raw)
+	return h
+}
+
+// readHead is what a backend reads of a request without a body, or why
+// it cannot.
+func readHead(raw string) (head, error) {
+	r, err := http.ReadRequest(bufio.NewReader(strings.NewReader(raw)))
+	if err != nil {
+		return head{}, err
 	}
-	return head{r.Method, r.RequestURI, r.Host, r.Proto, r.ContentLength, r.Header}
+	if n, _ := io.Copy(io.Discard, r.Body); n != 0 {
+		return head{}, fmt.Errorf("%d bytes of body", n)
+	}
+	return head{r.Method, r.RequestURI, r.Host, r.Proto, r.ContentLength, r.Header}, nil
 }
 
 // fastEligible keeps requests with a body, an upgrade or Expect, with an
