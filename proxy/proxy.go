@@ -23,6 +23,7 @@ const (
 	DefaultMaxIdleConnsPerHost   = 256
 	DefaultAttempts              = 3
 	DefaultDrainGrace            = 25 * time.Second
+	DefaultCloseWait             = time.Second
 	maxAttempts                  = 10
 )
 
@@ -76,6 +77,12 @@ type Config struct {
 	// which is below a deploy's default drain timeout (30s) so that a deploy
 	// sees its WebSockets closed cleanly before it stops the container.
 	DrainGrace time.Duration
+	// CloseWait bounds the clean close of a WebSocket that the proxy
+	// ends (its backend drained, or Shutdown): finishing the frames in
+	// progress and getting both peers' close frames take that long at
+	// most, then both connections are closed regardless. Zero means
+	// DefaultCloseWait.
+	CloseWait time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -97,6 +104,9 @@ func (c Config) withDefaults() Config {
 	if c.DrainGrace == 0 {
 		c.DrainGrace = DefaultDrainGrace
 	}
+	if c.CloseWait == 0 {
+		c.CloseWait = DefaultCloseWait
+	}
 	return c
 }
 
@@ -115,6 +125,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("attempts %d: want 1 to %d", c.Attempts, maxAttempts)
 	case c.DrainGrace < 0:
 		return fmt.Errorf("drain grace %s: want a positive duration", c.DrainGrace)
+	case c.CloseWait < 0:
+		return fmt.Errorf("websocket close wait %s: want a positive duration", c.CloseWait)
 	}
 	return c.Outlier.Validate()
 }

@@ -20,6 +20,8 @@ func TestConfigValidate(t *testing.T) {
 		{Config{ResponseHeaderTimeout: -1}, "response header timeout"},
 		{Config{IdleConnTimeout: -1}, "idle connection timeout"},
 		{Config{MaxIdleConnsPerHost: -1}, "max idle connections"},
+		{Config{DrainGrace: -1}, "drain grace"},
+		{Config{CloseWait: -1}, "websocket close wait"},
 	}
 	for _, tt := range tests {
 		err := tt.cfg.Validate()
@@ -39,7 +41,7 @@ func TestConfigDefaults(t *testing.T) {
 	c := Config{}.withDefaults()
 	if c.DialTimeout != DefaultDialTimeout || c.ResponseHeaderTimeout != DefaultResponseHeaderTimeout ||
 		c.IdleConnTimeout != DefaultIdleConnTimeout || c.MaxIdleConnsPerHost != DefaultMaxIdleConnsPerHost ||
-		c.Attempts != DefaultAttempts {
+		c.Attempts != DefaultAttempts || c.DrainGrace != DefaultDrainGrace || c.CloseWait != DefaultCloseWait {
 		t.Errorf("defaults: %+v", c)
 	}
 	if c := (Config{Attempts: 1}).withDefaults(); c.Attempts != 1 {

@@ -10,11 +10,6 @@ import (
 	"time"
 )
 
-// closeWait bounds the clean close of a WebSocket: finishing the frames in
-// progress and getting the peers' close frames take that long at most
-// together, then the connections are closed regardless.
-const closeWait = time.Second
-
 // Reasons in the close frames that the proxy sends.
 const (
 	reasonDrained  = "cutover: backend draining"
@@ -61,7 +56,7 @@ func (t *tunnels) expiredLocked() chan struct{} {
 // Shutdown refuses new upgrades and waits for the open tunnels to end
 // until ctx is done. Then it closes those left, WebSockets with a close
 // frame 1001 (going away) to both ends, and waits for them to wind down,
-// which takes about closeWait more at most.
+// which takes about Config.CloseWait more at most.
 func (p *Proxy) Shutdown(ctx context.Context) error {
 	t := &p.tunnels
 	t.mu.Lock()
@@ -165,8 +160,9 @@ func newTunnel(b *Backend, client net.Conn, clientReader *bufio.Reader, back io.
 
 // run copies both ways until one side closes, the backend has drained
 // for grace, or expired is closed (the proxy shuts down). It returns when
-// both connections are closed, with the reason the tunnel ended.
-func (tn *tunnel) run(grace time.Duration, expired <-chan struct{}) closeReason {
+// both connections are closed, with the reason the tunnel ended. A
+// WebSocket that the proxy ends gets closeWait for its close handshake.
+func (tn *tunnel) run(grace, closeWait time.Duration, expired <-chan struct{}) closeReason {
 	go tn.up.run()
 	go tn.down.run()
 	drained := tn.backend.drainNotify()
@@ -184,7 +180,7 @@ func (tn *tunnel) run(grace time.Duration, expired <-chan struct{}) closeReason 
 		case <-tn.down.ended:
 			return tn.end(closedBackend)
 		case <-expired:
-			return tn.shut(closedShutdown, reasonShutdown)
+			return tn.shut(closedShutdown, reasonShutdown, closeWait)
 		case <-drained:
 			if timer == nil {
 				timer = time.NewTimer(grace)
@@ -194,7 +190,7 @@ func (tn *tunnel) run(grace time.Duration, expired <-chan struct{}) closeReason 
 			drained, graceOver = nil, timer.C
 		case <-graceOver:
 			if tn.backend.draining() {
-				return tn.shut(closedDrained, reasonDrained)
+				return tn.shut(closedDrained, reasonDrained, closeWait)
 			}
 			// Back in service (unpaused): wait for the next drain.
 			drained, graceOver = tn.backend.drainNotify(), nil
@@ -215,7 +211,7 @@ func (tn *tunnel) end(r closeReason) closeReason {
 // frame 1001 at the next frame boundary in each direction, and the peers'
 // close frames are awaited, for closeWait in all; other protocols are
 // closed at once.
-func (tn *tunnel) shut(r closeReason, reason string) closeReason {
+func (tn *tunnel) shut(r closeReason, reason string, closeWait time.Duration) closeReason {
 	setReason(&tn.by, r)
 	if tn.ws {
 		force := time.AfterFunc(closeWait, tn.closeConns)

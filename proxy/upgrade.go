@@ -54,7 +54,7 @@ func (p *Proxy) switchProtocols(ex *exchange, res *http.Response) {
 	st := ex.svc.stats
 	st.upgradedActive.Add(1)
 	tn := newTunnel(ex.backend, conn, brw.Reader, backConn, strings.EqualFold(got, "websocket"))
-	reason := tn.run(p.cfg.DrainGrace, expired)
+	reason := tn.run(p.cfg.DrainGrace, p.cfg.CloseWait, expired)
 	st.upgradedActive.Add(-1)
 	st.upgradedClosed[reason].Add(1)
 	if reason == closedDrained || reason == closedShutdown {

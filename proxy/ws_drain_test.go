@@ -219,7 +219,7 @@ func rawUpgrade(t *testing.T, protocol string, serve func(net.Conn, *bufio.ReadW
 }
 
 // A backend that never answers the close frame does not hold the client:
-// the proxy closes both connections after closeWait.
+// the proxy closes both connections after Config.CloseWait.
 func TestWebSocketDrainSilentBackend(t *testing.T) {
 	got := make(chan []byte, 1)
 	addr := rawUpgrade(t, "websocket", func(conn net.Conn, brw *bufio.ReadWriter) {
@@ -358,7 +358,12 @@ func TestWebSocketDrainMidStream(t *testing.T) {
 				go stream(r.Context(), c, 100<<10)
 				backendEnded <- drainMessages(r.Context(), c)
 			}))
-			h := newHarness(t, Config{DrainGrace: 200 * time.Millisecond})
+			// Both ends stream large messages, and the close handshake
+			// waits for the one in progress each way: under -race on a
+			// loaded machine that once took longer than the default
+			// CloseWait, whose bound TestWebSocketDrainSilentBackend
+			// checks.
+			h := newHarness(t, Config{DrainGrace: 200 * time.Millisecond, CloseWait: 5 * time.Second})
 			h.p.Update(snapshot(service("app", endpoint("a", srv))))
 			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 			defer cancel()
