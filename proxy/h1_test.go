@@ -835,14 +835,18 @@ func parseHead(t testing.TB, raw string) head {
 }
 
 // readHead is what a backend reads of a request without a body, or why
-// it cannot.
+// it cannot: a body, or bytes after the request, are errors.
 func readHead(raw string) (head, error) {
-	r, err := http.ReadRequest(bufio.NewReader(strings.NewReader(raw)))
+	br := bufio.NewReader(strings.NewReader(raw))
+	r, err := http.ReadRequest(br)
 	if err != nil {
 		return head{}, err
 	}
-	if n, _ := io.Copy(io.Discard, r.Body); n != 0 {
-		return head{}, fmt.Errorf("%d bytes of body", n)
+	if n, err := io.Copy(io.Discard, r.Body); n != 0 || err != nil {
+		return head{}, fmt.Errorf("%d bytes of body (%v)", n, err)
+	}
+	if n := br.Buffered(); n > 0 {
+		return head{}, fmt.Errorf("%d bytes after the request", n)
 	}
 	return head{r.Method, r.RequestURI, r.Host, r.Proto, r.ContentLength, r.Header}, nil
 }

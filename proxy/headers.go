@@ -90,7 +90,15 @@ var setByProxy = [...]string{"Host", "X-Forwarded-For", "X-Forwarded-Proto", "X-
 func eachOutbound(r *http.Request, requestID string, sink headerSink) {
 	named := r.Header["Connection"]
 	for k, v := range r.Header {
-		if !dropped(k, named) {
+		switch {
+		case dropped(k, named):
+		case k == "User-Agent":
+			// As net/http's Transport writes it: the first value only,
+			// and none when that is empty.
+			if len(v) > 0 && v[0] != "" {
+				sink.add(k, v[:1])
+			}
+		default:
 			sink.add(k, v)
 		}
 	}

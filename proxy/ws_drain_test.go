@@ -359,10 +359,9 @@ func TestWebSocketDrainMidStream(t *testing.T) {
 				backendEnded <- drainMessages(r.Context(), c)
 			}))
 			// Both ends stream large messages, and the close handshake
-			// waits for the one in progress each way: under -race on a
-			// loaded machine that once took longer than the default
-			// CloseWait, whose bound TestWebSocketDrainSilentBackend
-			// checks.
+			// waits for the one in progress each way, and each peer's
+			// close frame for its own: under -race on a loaded machine
+			// that once took longer than the default CloseWait.
 			h := newHarness(t, Config{DrainGrace: 200 * time.Millisecond, CloseWait: 5 * time.Second})
 			h.p.Update(snapshot(service("app", endpoint("a", srv))))
 			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
