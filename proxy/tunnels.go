@@ -215,7 +215,9 @@ func (tn *tunnel) shut(r closeReason, reason string, closeWait time.Duration) cl
 	setReason(&tn.by, r)
 	if tn.ws {
 		force := time.AfterFunc(closeWait, tn.closeConns)
-		tn.down.stop(closeFrame(closeGoingAway, reason, false))
+		// A stop waits for a write in progress, which a peer that does
+		// not read holds until force: the other direction's must not.
+		go tn.down.stop(closeFrame(closeGoingAway, reason, false))
 		tn.up.stop(closeFrame(closeGoingAway, reason, true))
 		<-tn.up.closed
 		<-tn.down.closed

@@ -244,6 +244,41 @@ func TestWebSocketDrainSilentBackend(t *testing.T) {
 	}
 }
 
+// A client that stopped reading does not keep the backend from its close
+// frame: while the proxy's write to the client waits, the other
+// direction still gets its close frame at once.
+func TestWebSocketDrainClientNotReading(t *testing.T) {
+	got := make(chan []byte, 1)
+	addr := rawUpgrade(t, "websocket", func(conn net.Conn, brw *bufio.ReadWriter) {
+		// Unmasked binary frames of 60,000 bytes until the writes fail:
+		// the client reads none, so the proxy's write to it blocks.
+		frame := append([]byte{0x82, 126, 60000 >> 8, 60000 & 0xff}, make([]byte, 60000)...)
+		go func() {
+			for {
+				if _, err := conn.Write(frame); err != nil {
+					return
+				}
+			}
+		}()
+		b, _ := io.ReadAll(brw)
+		got <- b
+	})
+	h := newHarness(t, Config{DrainGrace: 200 * time.Millisecond, CloseWait: time.Second})
+	h.p.Update(snapshot(service("app", addrEndpoint("a", addr))))
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	c := h.dialWebSocket(ctx)
+	defer c.CloseNow()
+	h.p.Update(snapshot(service("app")))
+	h.waitServed(1)
+	// Neither peer answers the close: the backend's connection ends
+	// after CloseWait, with the proxy's close frame before the end.
+	b := recv(t, got)
+	if ends, ops := boundaries(b, len(b)); len(ends) != 1 || ends[0] != len(b) || ops[0] != opClose || b[1]&maskBit == 0 {
+		t.Errorf("backend got % x, want one masked close frame", b)
+	}
+}
+
 // Other upgraded protocols are closed after the grace, without frames.
 func TestUpgradeDrainOtherProtocol(t *testing.T) {
 	addr := rawUpgrade(t, "echo", func(conn net.Conn, brw *bufio.ReadWriter) {
