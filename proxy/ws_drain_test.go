@@ -236,9 +236,15 @@ func TestWebSocketDrainSilentBackend(t *testing.T) {
 	h.p.Update(snapshot(service("app")))
 	wantGoingAway(t, "client", readClose(ctx, c), reasonDrained)
 	h.waitServed(1)
-	b := recv(t, got)
-	// The backend got the client's close frame (masked) and the connection
-	// then ended.
+	// The backend got the proxy's close frame and the connection then
+	// ended.
+	wantOneCloseFrame(t, recv(t, got))
+}
+
+// wantOneCloseFrame checks that b, all a backend got, is one close frame,
+// masked as a client's frames are.
+func wantOneCloseFrame(t *testing.T, b []byte) {
+	t.Helper()
 	if ends, ops := boundaries(b, len(b)); len(ends) != 1 || ends[0] != len(b) || ops[0] != opClose || b[1]&maskBit == 0 {
 		t.Errorf("backend got % x, want one masked close frame", b)
 	}
@@ -273,10 +279,7 @@ func TestWebSocketDrainClientNotReading(t *testing.T) {
 	h.waitServed(1)
 	// Neither peer answers the close: the backend's connection ends
 	// after CloseWait, with the proxy's close frame before the end.
-	b := recv(t, got)
-	if ends, ops := boundaries(b, len(b)); len(ends) != 1 || ends[0] != len(b) || ops[0] != opClose || b[1]&maskBit == 0 {
-		t.Errorf("backend got % x, want one masked close frame", b)
-	}
+	wantOneCloseFrame(t, recv(t, got))
 }
 
 // Other upgraded protocols are closed after the grace, without frames.
