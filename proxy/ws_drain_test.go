@@ -221,13 +221,22 @@ func rawUpgrade(t *testing.T, protocol string, serve func(net.Conn, *bufio.ReadW
 // A backend that never answers the close frame does not hold the client:
 // the proxy closes both connections after Config.CloseWait.
 func TestWebSocketDrainSilentBackend(t *testing.T) {
+	const closeWait = 3 * time.Second
 	got := make(chan []byte, 1)
+	open := make(chan time.Duration, 1) // from the first byte to the end
 	addr := rawUpgrade(t, "websocket", func(conn net.Conn, brw *bufio.ReadWriter) {
 		// Read whatever comes and never answer.
-		b, _ := io.ReadAll(brw)
-		got <- b
+		first, err := brw.ReadByte()
+		start := time.Now()
+		rest, _ := io.ReadAll(brw)
+		open <- time.Since(start)
+		if err != nil {
+			got <- nil
+			return
+		}
+		got <- append([]byte{first}, rest...)
 	})
-	h := newHarness(t, Config{DrainGrace: 50 * time.Millisecond})
+	h := newHarness(t, Config{DrainGrace: 50 * time.Millisecond, CloseWait: closeWait})
 	h.p.Update(snapshot(service("app", addrEndpoint("a", addr))))
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
@@ -237,8 +246,13 @@ func TestWebSocketDrainSilentBackend(t *testing.T) {
 	wantGoingAway(t, "client", readClose(ctx, c), reasonDrained)
 	h.waitServed(1)
 	// The backend got the proxy's close frame and the connection then
-	// ended.
+	// ended, CloseWait later: not after DefaultCloseWait. A slow machine
+	// can only make the wait look longer, unless the close frame itself
+	// came more than closeWait-DefaultCloseWait late.
 	wantOneCloseFrame(t, recv(t, got))
+	if d := recv(t, open); d < closeWait-DefaultCloseWait {
+		t.Errorf("backend's connection ended %v after the close frame, want about CloseWait (%v)", d, closeWait)
+	}
 }
 
 // wantOneCloseFrame checks that b, all a backend got, is one close frame,
