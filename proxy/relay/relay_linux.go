@@ -20,6 +20,9 @@ const (
 	// pipeSize is the capacity asked for a bulk direction's pipe, and the
 	// most one splice moves (Go's io.Copy uses the same).
 	pipeSize = 1 << 20
+	// arenaSize is what one pass can read before it writes (see pass):
+	// room for 16 reads that fill the buffer, far more small ones.
+	arenaSize = 16 * bufSize
 	// turns bounds the reads one wake-up spends on a Pair before the loop
 	// serves the others; a Pair with more to do waits for the next pass.
 	turns = 8
@@ -45,6 +48,7 @@ type Pair struct {
 	added  bool         // registered with the loop's epoll set
 	ended  bool
 	queued bool // on the loop's list of Pairs with more to do
+	dirty  bool // on the loop's list of Pairs the current pass saw
 }
 
 // side is one socket of a Pair.
@@ -59,6 +63,8 @@ type side struct {
 	// urgent: epoll reported TCP urgent data, at whose mark a read stops
 	// short: a short read does not mean drained either.
 	urgent bool
+	// failed: epoll reported an error in the current pass.
+	failed bool
 }
 
 // direction is what a Pair has read from one side and not yet written to
@@ -110,6 +116,11 @@ func Start(a, b net.Conn, na, nb *atomic.Uint64) (*Pair, bool) {
 	if l == nil {
 		return nil, false
 	}
+	return l.start(a, b, na, nb)
+}
+
+// start is Start on loop l.
+func (l *loop) start(a, b net.Conn, na, nb *atomic.Uint64) (*Pair, bool) {
 	fa, ok := dupFD(a)
 	if !ok {
 		return nil, false
@@ -154,6 +165,7 @@ func dupFD(c net.Conn) (int, bool) {
 // goroutine that runs while it has Pairs.
 type loop struct {
 	epfd, wakefd int
+	file         *os.File        // owns epfd
 	raw          syscall.RawConn // the epoll set in Go's poller
 
 	mu      sync.Mutex
@@ -167,6 +179,15 @@ type loop struct {
 	live  int
 	again []*Pair // Pairs with more to do after their turns
 	buf   []byte
+	// arena holds what a pass's first round read until its second
+	// writes it (see pass); used is how much of it is taken.
+	arena []byte
+	used  int
+	dirty []*Pair // the Pairs of the current pass
+	// fulls and copies count how often a pass filled the arena and how
+	// often bytes that a full destination left were copied out of it,
+	// for the tests that make both happen.
+	fulls, copies int
 }
 
 var (
@@ -210,19 +231,20 @@ func newLoop() *loop {
 	// The epoll set is readable while it has events: Go's poller waits
 	// for that, so the loop never blocks a thread in epoll_wait (which
 	// would make the runtime hand the thread's processor to another).
-	var raw syscall.RawConn
-	if err := unix.SetNonblock(epfd, true); err == nil {
-		raw, err = os.NewFile(uintptr(epfd), "relay-epoll").SyscallConn()
-		if err != nil {
-			raw = nil
-		}
-	}
-	if raw == nil {
+	if err := unix.SetNonblock(epfd, true); err != nil {
 		unix.Close(epfd)
 		unix.Close(wakefd)
 		return nil
 	}
-	return &loop{epfd: epfd, wakefd: wakefd, raw: raw}
+	// The File owns epfd from here: it closes it, once.
+	file := os.NewFile(uintptr(epfd), "relay-epoll")
+	raw, err := file.SyscallConn()
+	if err != nil {
+		file.Close()
+		unix.Close(wakefd)
+		return nil
+	}
+	return &loop{epfd: epfd, wakefd: wakefd, file: file, raw: raw}
 }
 
 // submit gives the loop a new Pair or one to close, starting the loop's
@@ -249,9 +271,7 @@ func (l *loop) submit(p *Pair) {
 // Read begins, not between passes, so an edge raised during a pass wakes
 // the next at once, and a pass needs no epoll_wait that finds nothing.
 func (l *loop) run() {
-	if l.buf == nil {
-		l.buf = make([]byte, bufSize)
-	}
+	l.init()
 	events := make([]unix.EpollEvent, 128)
 	for {
 		if (l.mail.Load() || l.live == 0) && !l.readMail() {
@@ -286,7 +306,20 @@ func (l *loop) run() {
 	}
 }
 
-// pass serves the Pairs of events, then those that had more to do.
+// init makes the loop's buffers, once.
+func (l *loop) init() {
+	if l.buf == nil {
+		l.buf = make([]byte, bufSize)
+		l.arena = make([]byte, arenaSize)
+	}
+}
+
+// pass serves the Pairs of events in two rounds: first one read of every
+// socket that became readable, its bytes kept in the loop's arena; then the
+// writes of all of them, and whatever else each Pair has to do (serve). The
+// writes of one pass go out together, so a peer woken by the first may find
+// the others' bytes when it looks again and serve them in the same wake-up.
+// Then the Pairs that had more to do.
 func (l *loop) pass(events []unix.EpollEvent) {
 	for i := range events {
 		ev := &events[i]
@@ -299,8 +332,11 @@ func (l *loop) pass(events []unix.EpollEvent) {
 		if p == nil {
 			continue
 		}
-		l.event(p, int(ev.Fd&1), ev.Events)
+		s := int(ev.Fd & 1)
+		p.note(s, ev.Events)
+		l.early(p, s)
 	}
+	l.settle()
 	if len(l.again) > 0 {
 		again := l.again
 		l.again = nil
@@ -373,8 +409,8 @@ func (l *loop) add(p *Pair) {
 	// already is (writable, and readable if bytes arrived before).
 }
 
-// event records what epoll said of side s and serves the Pair.
-func (l *loop) event(p *Pair, s int, ev uint32) {
+// note records what epoll said of side s.
+func (p *Pair) note(s int, ev uint32) {
 	if ev&(unix.EPOLLIN|unix.EPOLLPRI|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 		p.side[s].readable = true
 	}
@@ -386,16 +422,100 @@ func (l *loop) event(p *Pair, s int, ev uint32) {
 	if ev&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 		p.side[s].writable = true
 	}
-	l.serve(p)
-	if !p.ended && ev&unix.EPOLLERR != 0 && p.dir[s].eof && !p.dir[1-s].busy() {
-		// An error on a side with nothing left to read or write (a
-		// reset after its end): it ends the Pair all the same. A side
-		// with bytes still queued meets its error when a read gets to
-		// it, after them, as a goroutine copying would; one with bytes
-		// to write meets it in the write.
-		if n, err := unix.GetsockoptInt(p.side[s].fd, unix.SOL_SOCKET, unix.SO_ERROR); err == nil && n != 0 {
-			l.end(p, syscall.Errno(n))
+	if ev&unix.EPOLLERR != 0 {
+		p.side[s].failed = true
+	}
+}
+
+// early is a pass's first round for side s of p: one read, as pull's,
+// whose bytes wait in the arena for settle to write them. It reads only
+// where pull would (something to read, nothing pending, somewhere to
+// write it) and leaves bulk directions (splice) to serve.
+func (l *loop) early(p *Pair, s int) {
+	if p.ended {
+		return
+	}
+	if len(l.arena)-l.used < bufSize {
+		l.fulls++
+		l.settle() // the arena is full: write what it holds first
+	}
+	if !p.dirty {
+		p.dirty = true
+		l.dirty = append(l.dirty, p)
+	}
+	dir, src := &p.dir[s], &p.side[s]
+	if dir.eof || !src.readable || dir.busy() || dir.pipe[0] >= 0 || !p.side[1-s].writable {
+		return
+	}
+	buf := l.arena[l.used : l.used+bufSize]
+	n, err := rawIO(unix.SYS_READ, src.fd, buf)
+	switch {
+	case n > 0:
+		switch {
+		case n == len(buf):
+			l.toBulk(dir)
+		case !src.hup && !src.urgent:
+			src.readable = false // drained: the next bytes raise an edge
 		}
+		dir.pending = buf[:n:n]
+		l.used += n
+	case err == unix.EAGAIN:
+		src.readable = false
+	case err == unix.EINTR:
+	case err != nil:
+		l.end(p, err)
+	default:
+		dir.eof = true
+	}
+}
+
+// settle is a pass's second round: every Pair that early saw is served
+// (its bytes from the arena written, and more moved as serve does), and
+// what a full destination left of them is copied out of the arena, which
+// is then free again.
+func (l *loop) settle() {
+	for i, p := range l.dirty {
+		l.dirty[i] = nil
+		p.dirty = false
+		if p.ended {
+			continue
+		}
+		l.serve(p)
+		for s := range p.side {
+			if p.side[s].failed && !p.ended {
+				l.failed(p, s)
+			}
+			p.side[s].failed = false
+		}
+		for d := range p.dir {
+			if pd := &p.dir[d]; len(pd.pending) > 0 && l.inArena(pd.pending) {
+				l.copies++
+				pd.pending = append([]byte(nil), pd.pending...)
+			}
+		}
+	}
+	l.dirty = l.dirty[:0]
+	l.used = 0
+}
+
+// inArena reports whether b lies in the loop's arena.
+func (l *loop) inArena(b []byte) bool {
+	start := uintptr(unsafe.Pointer(unsafe.SliceData(l.arena)))
+	at := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	return at >= start && at < start+uintptr(len(l.arena))
+}
+
+// failed handles an error that epoll reported on side s, after serve.
+// An error on a side with nothing left to read or write (a reset after
+// its end) ends the Pair all the same. A side with bytes still queued
+// meets its error when a read gets to it, after them, as a goroutine
+// copying would; one with bytes to write meets it in the write.
+func (l *loop) failed(p *Pair, s int) {
+	if !p.dir[s].eof || p.dir[1-s].busy() {
+		return
+	}
+	if n, err := unix.GetsockoptInt(p.side[s].fd, unix.SOL_SOCKET, unix.SO_ERROR); err == nil && n != 0 {
+		l.end(p, syscall.Errno(n))
 	}
 }
 

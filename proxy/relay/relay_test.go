@@ -484,3 +484,193 @@ func TestUrgentDataDoesNotStallTheStream(t *testing.T) {
 		t.Fatalf("the backend read %q, %v; want \"acd\"", got, err)
 	}
 }
+
+// pattern is n bytes that differ from those of another seed at almost
+// every offset, so that bytes of one stream found in another show.
+func pattern(seed, n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(seed*131 + i*7 + i>>8)
+	}
+	return b
+}
+
+// manualLoop is a loop of its own whose passes the test runs (drive), so
+// that it decides what one pass sees. Pairs go to it with l.start.
+func manualLoop(t *testing.T) *loop {
+	t.Helper()
+	l := newLoop()
+	if l == nil {
+		t.Fatal("no loop")
+	}
+	l.init()
+	l.running = true // submit leaves the Pairs in the inbox
+	t.Cleanup(func() {
+		l.readMail()
+		l.endAll(ErrClosed)
+		unix.Close(l.wakefd)
+		l.file.Close()
+	})
+	return l
+}
+
+// manualRig is a rig on a manual loop; set, when given, runs on the
+// proxy's socket toward the backend and on the backend before the start.
+func manualRig(t *testing.T, l *loop, set func(back, backend *net.TCPConn)) *rig {
+	t.Helper()
+	r := &rig{}
+	front, proxySide := tcpPair(t)
+	back, backend := tcpPair(t)
+	r.client, r.backend = front, backend
+	if set != nil {
+		set(back, backend)
+	}
+	p, ok := l.start(proxySide, back, &r.in, &r.out)
+	if !ok {
+		t.Fatal("start refused two TCP connections")
+	}
+	r.pair = p
+	t.Cleanup(func() {
+		r.client.Close()
+		r.backend.Close()
+	})
+	deadline(t, r.client, r.backend)
+	return r
+}
+
+// drive runs l's passes, as run does, until done reports true after
+// one, or the test's time is up.
+func drive(t *testing.T, l *loop, done func() bool) {
+	t.Helper()
+	events := make([]unix.EpollEvent, 128)
+	end := time.Now().Add(testTimeout)
+	for first := true; first || !done(); first = false {
+		if time.Now().After(end) {
+			t.Fatal("drive: the condition did not come true in time")
+		}
+		if l.mail.Load() {
+			l.readMail()
+		}
+		n, err := pollNow(l.epfd, events)
+		if err != nil && err != unix.EINTR {
+			t.Fatal(err)
+		}
+		l.pass(events[:max(n, 0)])
+		if n == 0 {
+			time.Sleep(100 * time.Microsecond)
+		}
+	}
+}
+
+// TestAFullArenaIsWrittenMidPass: one pass finds 40 Pairs readable with
+// 15 KiB each, more than the arena holds: its first round writes what it
+// read so far when the arena is full, and goes on. Each backend gets its
+// own bytes.
+func TestAFullArenaIsWrittenMidPass(t *testing.T) {
+	const size = 15 << 10 // short of bufSize: no Pair turns bulk
+	l := manualLoop(t)
+	rigs := make([]*rig, 40)
+	for i := range rigs {
+		rigs[i] = manualRig(t, l, nil)
+	}
+	l.readMail()
+	drive(t, l, func() bool { return true }) // the events of registration
+	for i, r := range rigs {
+		if _, err := r.client.Write(pattern(i, size)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(20 * time.Millisecond) // every socket has its bytes
+	got := make([][]byte, len(rigs))
+	var wg sync.WaitGroup
+	var read atomic.Int32
+	for i, r := range rigs {
+		wg.Go(func() {
+			got[i] = make([]byte, size)
+			if _, err := io.ReadFull(r.backend, got[i]); err != nil {
+				t.Errorf("pair %d: %v", i, err)
+			}
+			read.Add(1)
+		})
+	}
+	events := make([]unix.EpollEvent, 128)
+	n, err := pollNow(l.epfd, events)
+	if err != nil || n < len(rigs) {
+		t.Fatalf("one poll found %d events (%v), want at least %d", n, err, len(rigs))
+	}
+	l.pass(events[:n])
+	if l.fulls == 0 {
+		t.Errorf("a pass read %d × 15 KiB and never found the arena full", len(rigs))
+	}
+	drive(t, l, func() bool { return read.Load() == int32(len(rigs)) })
+	wg.Wait()
+	for i := range rigs {
+		if !bytes.Equal(got[i], pattern(i, size)) {
+			t.Errorf("pair %d: the backend read other bytes than its client sent", i)
+		}
+	}
+}
+
+// TestBytesLeftByAFullDestinationSurviveTheArena: a backend that reads
+// nothing fills the proxy's socket toward it while its client sends 2,000
+// bytes at a time, until a write of bytes read into the arena stops
+// short; another Pair's bytes then pass through the arena. When the
+// backend reads, it gets exactly what its client sent.
+func TestBytesLeftByAFullDestinationSurviveTheArena(t *testing.T) {
+	l := manualLoop(t)
+	a := manualRig(t, l, func(back, backend *net.TCPConn) {
+		for _, err := range []error{back.SetWriteBuffer(4 << 10), backend.SetReadBuffer(4 << 10)} {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	b := manualRig(t, l, nil)
+	l.readMail()
+	const chunk = 2000
+	var sent []byte
+	for i := 0; l.copies == 0; i++ {
+		if i == 1000 {
+			t.Fatalf("no write from the arena stopped short after %d bytes", len(sent))
+		}
+		msg := pattern(len(sent), chunk)
+		if _, err := a.client.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		sent = append(sent, msg...)
+		drive(t, l, func() bool { return a.in.Load()+uint64(len(a.pair.dir[0].pending)) == uint64(len(sent)) })
+	}
+	// Another Pair's bytes over the arena's first bytes.
+	go func() { _, _ = io.Copy(b.backend, b.backend) }()
+	msg := pattern(99, 8<<10)
+	if _, err := b.client.Write(msg); err != nil {
+		t.Fatal(err)
+	}
+	echo := make([]byte, len(msg))
+	echoed := make(chan error, 1)
+	go func() {
+		_, err := io.ReadFull(b.client, echo)
+		echoed <- err
+	}()
+	drive(t, l, func() bool { return b.out.Load() == uint64(len(msg)) })
+	if err := <-echoed; err != nil || !bytes.Equal(echo, msg) {
+		t.Fatalf("the other Pair's echo: %v", err)
+	}
+	got := make([]byte, len(sent))
+	readDone := make(chan error, 1)
+	go func() {
+		_, err := io.ReadFull(a.backend, got)
+		readDone <- err
+	}()
+	drive(t, l, func() bool { return a.in.Load() == uint64(len(sent)) })
+	if err := <-readDone; err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, sent) {
+		i := 0
+		for i < len(sent) && got[i] == sent[i] {
+			i++
+		}
+		t.Fatalf("the backend read other bytes than its client sent, from offset %d of %d", i, len(sent))
+	}
+}
