@@ -183,3 +183,71 @@ func TestSmallMaxHeaderBytesHandsOver(t *testing.T) {
 		t.Errorf("a 2 KiB head with MaxHeaderBytes 1024: %s %q, handed over %d", res.Status, body, s.HandedOver())
 	}
 }
+
+// TestIdleAndHeaderTimeoutsApplyAsNetHTTPs: with an idle timeout and a
+// read header timeout far apart, each applies where net/http applies it:
+// the read header timeout to the first request's head and to the rest of
+// a later head once 4 bytes of it came, the idle timeout between requests
+// and to those first bytes. Each case runs against cutover's server and
+// net/http's alone: both must end the connection within the probe, or keep
+// it past the short timeout, as the case says, and answer the same (a 400
+// for a later head cut short by its timeout). (The strict test's servers
+// use one value for both, which cannot tell them apart.)
+func TestIdleAndHeaderTimeoutsApplyAsNetHTTPs(t *testing.T) {
+	const short, long = 300 * time.Millisecond, 4 * time.Second
+	// probe is how long a client waits: past short, well short of long.
+	const probe = 1500 * time.Millisecond
+	const request = "GET /a HTTP/1.1\r\nHost: a\r\n\r\n"
+	cases := []struct {
+		name         string
+		idle, header time.Duration
+		send         string // after the first request's response, if served is set
+		served       bool
+		ends         bool // the server ends the connection within probe
+	}{
+		{"idle after a request, short idle", short, long, "", true, true},
+		{"idle after a request, short header", long, short, "", true, false},
+		{"3 bytes of the next request, short idle", short, long, "GET", true, true},
+		{"3 bytes of the next request, short header", long, short, "GET", true, false},
+		{"5 bytes of the next request, short idle", short, long, "GET /", true, false},
+		{"5 bytes of the next request, short header", long, short, "GET /", true, true},
+		{"part of the first head, short idle", short, long, "GET / HTTP/1.1\r\n", false, false},
+		{"part of the first head, short header", long, short, "GET / HTTP/1.1\r\n", false, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := http.HandlerFunc(echoPath)
+			configure := func(fb *http.Server) { fb.IdleTimeout, fb.ReadHeaderTimeout = tc.idle, tc.header }
+			_, frontAddr := start(t, h, configure)
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			std := &http.Server{Handler: h}
+			configure(std)
+			go std.Serve(ln)
+			t.Cleanup(func() { std.Close() })
+			var answers [2]string
+			for i, srv := range []struct{ name, addr string }{{"cutover", frontAddr}, {"net/http", ln.Addr().String()}} {
+				c, br := dial(t, srv.addr)
+				if tc.served {
+					io.WriteString(c, request)
+					readResponse(t, br, "GET")
+				}
+				io.WriteString(c, tc.send)
+				c.SetReadDeadline(time.Now().Add(probe))
+				rest, err := io.ReadAll(br)
+				var ne net.Error
+				timedOut := errors.As(err, &ne) && ne.Timeout()
+				if ended := !timedOut; ended != tc.ends {
+					t.Errorf("%s: the connection ended within %v: %v (read %q, %v); want %v", srv.name, probe, ended, rest, err, tc.ends)
+				}
+				answers[i] = string(rest)
+			}
+			if answers[0] != answers[1] {
+				t.Errorf("cutover answered %q, net/http %q", answers[0], answers[1])
+			}
+		})
+	}
+}
