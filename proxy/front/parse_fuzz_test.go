@@ -3,12 +3,15 @@ package front
 import (
 	"bufio"
 	"fmt"
+	"net"
 	"net/http"
 	"net/textproto"
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/net/http/httpguts"
 )
@@ -121,6 +124,11 @@ func requestDiff(got request, want *http.Request) string {
 // ends in the buffer, pipelining, bodies and the handing over of a
 // connection with the bytes already read. The seeds are the cases of
 // TestStrictMatchesNetHTTP.
+//
+// A reset loses what had not reached the client, so transcripts that
+// resets cut are compared only as far as both got (sameBeforeResets).
+// What each server wrote to the connection is recorded on its side too
+// (recordingListener), and must read as the same responses, reset or not.
 func FuzzServerMatchesNetHTTP(f *testing.F) {
 	for _, c := range allCases() {
 		if c.after == "" && c.wait == 0 && !c.byteByByte {
@@ -128,17 +136,118 @@ func FuzzServerMatchesNetHTTP(f *testing.F) {
 		}
 	}
 	h := http.HandlerFunc(describeRequest)
-	plain := servePlain(f, h)
-	_, front := serveFront(f, h)
+	plainLn, frontLn := &recordingListener{}, &recordingListener{}
+	std := netHTTPServer(h)
+	plain := serveOn(f, "net/http", plainLn.serving(std.Serve), std.Close)
+	srv := &Server{Handler: h, Fallback: netHTTPServer(h)}
+	front := serveOn(f, "front", frontLn.serving(srv.Serve), srv.Close)
 	f.Fuzz(func(t *testing.T, stream string) {
 		r := strictRun{c: strictCase{name: "fuzz", request: stream}, closeWrite: true}
 		r.runExchange(plain, front)
+		plainWrote, frontWrote := plainLn.written(t), frontLn.written(t)
+		if d := responsesIn(plainWrote).diff(responsesIn(frontWrote)); len(d) > 0 {
+			t.Errorf("request (%d bytes):%s\nwhat the servers wrote differs:\n  %s\nnet/http wrote %q\nfront wrote %q",
+				len(stream), quotedLines(stream), strings.Join(d, "\n  "), plainWrote, frontWrote)
+		}
 		if len(r.plain.diff(r.front)) > 0 && sameBeforeResets(r.plain, r.front) {
 			return
 		}
 		r.check(t)
 	})
 }
+
+// responsesIn reads what a server wrote as a client would.
+func responsesIn(written string) transcript {
+	return readResponses(&byteRecorder{r: strings.NewReader(written)}, http.MethodGet, func() {})
+}
+
+// recordingListener gives its server connections that record what the
+// server writes, for one connection at a time.
+type recordingListener struct {
+	net.Listener
+	mu   sync.Mutex
+	last *recordingConn // the latest accepted
+}
+
+// serving returns serve with l wrapped around the listener it gets.
+func (l *recordingListener) serving(serve func(net.Listener) error) func(net.Listener) error {
+	return func(ln net.Listener) error {
+		l.Listener = ln
+		return serve(l)
+	}
+}
+
+func (l *recordingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	rc := &recordingConn{c: c.(*net.TCPConn), done: make(chan struct{})}
+	l.mu.Lock()
+	l.last = rc
+	l.mu.Unlock()
+	return rc, nil
+}
+
+// written returns what the server wrote to the latest connection, once it
+// can write no more (it closed the connection or its sending half).
+func (l *recordingListener) written(t *testing.T) string {
+	t.Helper()
+	l.mu.Lock()
+	rc := l.last
+	l.last = nil
+	l.mu.Unlock()
+	if rc == nil {
+		t.Fatal("the server accepted no connection")
+	}
+	select {
+	case <-rc.done:
+	case <-time.After(testTimeout):
+		t.Fatal("the server kept the connection open")
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return rc.out.String()
+}
+
+// recordingConn is a server's side of a connection that records what the
+// server writes. It wraps rather than embeds the *net.TCPConn: embedded,
+// its ReadFrom and net.Buffers' writev would write past the record.
+type recordingConn struct {
+	c    *net.TCPConn
+	mu   sync.Mutex
+	out  strings.Builder
+	once sync.Once
+	done chan struct{} // closed at Close or CloseWrite
+}
+
+func (c *recordingConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	c.out.Write(p)
+	c.mu.Unlock()
+	return c.c.Write(p)
+}
+
+func (c *recordingConn) end() { c.once.Do(func() { close(c.done) }) }
+
+func (c *recordingConn) Close() error {
+	c.end()
+	return c.c.Close()
+}
+
+// CloseWrite half-closes, as net/http does before it closes after an
+// error (its lingering close).
+func (c *recordingConn) CloseWrite() error {
+	c.end()
+	return c.c.CloseWrite()
+}
+
+func (c *recordingConn) Read(p []byte) (int, error)         { return c.c.Read(p) }
+func (c *recordingConn) LocalAddr() net.Addr                { return c.c.LocalAddr() }
+func (c *recordingConn) RemoteAddr() net.Addr               { return c.c.RemoteAddr() }
+func (c *recordingConn) SetDeadline(t time.Time) error      { return c.c.SetDeadline(t) }
+func (c *recordingConn) SetReadDeadline(t time.Time) error  { return c.c.SetReadDeadline(t) }
+func (c *recordingConn) SetWriteDeadline(t time.Time) error { return c.c.SetWriteDeadline(t) }
 
 // sameBeforeResets reports whether two transcripts that differ are the
 // same as far as resets let the client see. A server that closes with
