@@ -3,8 +3,10 @@ package relay
 import (
 	"errors"
 	"net"
+	"net/netip"
 	"os"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -38,6 +40,9 @@ type Pair struct {
 	done chan struct{}
 	err  error // why the Pair ended; nil when both sides ended cleanly
 	l    *loop
+	// peer is side 1's remote address: settle writes to each backend's
+	// Pairs one after the other.
+	peer netip.AddrPort
 	// closing is set by Close; the loop ends the Pair.
 	closing atomic.Bool
 
@@ -110,7 +115,9 @@ func (p *Pair) Close() {
 // cannot: a or b is not a *net.TCPConn, or the system refused a
 // descriptor. On false, a and b are untouched and the caller copies
 // itself; on true, they are closed and the Pair owns their sockets. Bytes
-// from a to b are added to na, from b to a to nb.
+// from a to b are added to na, from b to a to nb. b is the backend: the
+// writes of a pass toward Pairs' b sides go out grouped by b's remote
+// address.
 func Start(a, b net.Conn, na, nb *atomic.Uint64) (*Pair, bool) {
 	l := pickLoop()
 	if l == nil {
@@ -132,13 +139,21 @@ func (l *loop) start(a, b net.Conn, na, nb *atomic.Uint64) (*Pair, bool) {
 	}
 	_ = a.Close()
 	_ = b.Close()
-	p := &Pair{done: make(chan struct{}), l: l}
+	p := &Pair{done: make(chan struct{}), l: l, peer: peerOf(b)}
 	p.side[0] = side{fd: fa}
 	p.side[1] = side{fd: fb}
 	p.dir[0] = direction{n: na, pipe: [2]int{-1, -1}}
 	p.dir[1] = direction{n: nb, pipe: [2]int{-1, -1}}
 	l.submit(p)
 	return p, true
+}
+
+// peerOf returns c's remote address, or the zero AddrPort.
+func peerOf(c net.Conn) netip.AddrPort {
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		return a.AddrPort()
+	}
+	return netip.AddrPort{}
 }
 
 // dupFD returns a duplicate of c's socket, non-blocking as c's is.
@@ -474,6 +489,7 @@ func (l *loop) early(p *Pair, s int) {
 // what a full destination left of them is copied out of the arena, which
 // is then free again.
 func (l *loop) settle() {
+	l.order()
 	for i, p := range l.dirty {
 		l.dirty[i] = nil
 		p.dirty = false
@@ -496,6 +512,24 @@ func (l *loop) settle() {
 	}
 	l.dirty = l.dirty[:0]
 	l.used = 0
+}
+
+// order puts the Pairs of a pass in the order settle writes for them:
+// first those with bytes toward side 1 (the backend), grouped by the
+// backend's address, then the others (bytes toward the client). Each
+// backend then gets its messages of the pass one after the other, and so
+// do the clients: a peer on the same machine, woken by the first, finds
+// the rest when it looks again. Interleaved, the peers took turns being
+// woken for one message each (see the package doc for what it saves).
+func (l *loop) order() {
+	j := 0
+	for i, p := range l.dirty {
+		if len(p.dir[0].pending) > 0 {
+			l.dirty[i], l.dirty[j] = l.dirty[j], l.dirty[i]
+			j++
+		}
+	}
+	slices.SortFunc(l.dirty[:j], func(a, b *Pair) int { return a.peer.Compare(b.peer) })
 }
 
 // inArena reports whether b lies in the loop's arena.

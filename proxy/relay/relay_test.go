@@ -9,6 +9,8 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -672,5 +674,48 @@ func TestBytesLeftByAFullDestinationSurviveTheArena(t *testing.T) {
 			i++
 		}
 		t.Fatalf("the backend read other bytes than its client sent, from offset %d of %d", i, len(sent))
+	}
+}
+
+// TestAPassWritesToEachBackendTogether: settle serves first the Pairs
+// with bytes for their backend, grouped by the backend's address, then
+// those with bytes for their client.
+func TestAPassWritesToEachBackendTogether(t *testing.T) {
+	x := netip.MustParseAddrPort("127.0.0.1:9001")
+	y := netip.MustParseAddrPort("127.0.0.1:9002")
+	pair := func(name string, peer netip.AddrPort, toBackend, toClient bool) *Pair {
+		p := &Pair{peer: peer}
+		if toBackend {
+			p.dir[0].pending = []byte(name)
+		}
+		if toClient {
+			p.dir[1].pending = []byte(name)
+		}
+		return p
+	}
+	l := &loop{dirty: []*Pair{
+		pair("c1", x, false, true),
+		pair("y1", y, true, false),
+		pair("x1", x, true, false),
+		pair("c2", y, false, true),
+		pair("y2", y, true, false),
+		pair("x2", x, true, true),
+	}}
+	l.order()
+	var got []string
+	for _, p := range l.dirty {
+		name := string(p.dir[0].pending)
+		if name == "" {
+			name = string(p.dir[1].pending)
+		}
+		got = append(got, name)
+	}
+	// x's before y's; the order within a backend and among the clients
+	// is not kept.
+	groups := []string{"x", "x", "y", "y", "c", "c"}
+	for i, g := range groups {
+		if !strings.HasPrefix(got[i], g) {
+			t.Fatalf("settle's order %v, want the groups %v", got, groups)
+		}
 	}
 }
