@@ -462,26 +462,8 @@ func (l *loop) early(p *Pair, s int) {
 	if dir.eof || !src.readable || dir.busy() || dir.pipe[0] >= 0 || !p.side[1-s].writable {
 		return
 	}
-	buf := l.arena[l.used : l.used+bufSize]
-	n, err := rawIO(unix.SYS_READ, src.fd, buf)
-	switch {
-	case n > 0:
-		switch {
-		case n == len(buf):
-			l.toBulk(dir)
-		case !src.hup && !src.urgent:
-			src.readable = false // drained: the next bytes raise an edge
-		}
-		dir.pending = buf[:n:n]
-		l.used += n
-	case err == unix.EAGAIN:
-		src.readable = false
-	case err == unix.EINTR:
-	case err != nil:
-		l.end(p, err)
-	default:
-		dir.eof = true
-	}
+	dir.pending = l.read(p, s, l.arena[l.used:l.used+bufSize])
+	l.used += len(dir.pending)
 }
 
 // settle is a pass's second round: every Pair that early saw is served
@@ -607,23 +589,32 @@ func (l *loop) pull(p *Pair, d int) {
 		}
 		return
 	}
-	n, err := rawIO(unix.SYS_READ, src.fd, l.buf)
+	if dir.pending = l.read(p, d, l.buf); len(dir.pending) > 0 || dir.eof {
+		l.flush(p, d)
+		if len(dir.pending) > 0 {
+			// The destination is full: keep the rest.
+			dir.pending = append([]byte(nil), dir.pending...)
+		}
+	}
+}
+
+// read reads side d into buf once and records what the read says of the
+// socket: drained, a bulk transfer, ended, or failed (the Pair ends). It
+// returns the bytes read, a slice of buf.
+func (l *loop) read(p *Pair, d int, buf []byte) []byte {
+	dir, src := &p.dir[d], &p.side[d]
+	n, err := rawIO(unix.SYS_READ, src.fd, buf)
 	switch {
 	case n > 0:
 		switch {
-		case n == len(l.buf):
+		case n == len(buf):
 			// A bulk transfer: its next reads splice (or, without a
 			// pipe, go on through the buffer).
 			l.toBulk(dir)
 		case !src.hup && !src.urgent:
 			src.readable = false // drained: the next bytes raise an edge
 		}
-		dir.pending = l.buf[:n]
-		l.flush(p, d)
-		if len(dir.pending) > 0 {
-			// The destination is full: keep the rest.
-			dir.pending = append([]byte(nil), dir.pending...)
-		}
+		return buf[:n:n]
 	case err == unix.EAGAIN:
 		src.readable = false
 	case err == unix.EINTR:
@@ -631,8 +622,8 @@ func (l *loop) pull(p *Pair, d int) {
 		l.end(p, err)
 	default:
 		dir.eof = true
-		l.flush(p, d)
 	}
+	return nil
 }
 
 // toBulk gives a direction a pipe, so that its next reads splice. Without

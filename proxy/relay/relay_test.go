@@ -38,24 +38,41 @@ type rig struct {
 // set, runs on the client before the Pair starts.
 func newRig(t testing.TB, before func(client *net.TCPConn)) *rig {
 	t.Helper()
+	r := connect(t, pickLoop(), func(client, _, _ *net.TCPConn) {
+		if before != nil {
+			before(client)
+		}
+	})
+	t.Cleanup(func() {
+		r.pair.Close()
+		r.wait(t)
+	})
+	return r
+}
+
+// connect connects a client and a backend through a Pair on loop l. set
+// runs on the client, the proxy's socket toward the backend and the
+// backend before the Pair starts. The client and the backend are closed
+// when the test ends.
+func connect(t testing.TB, l *loop, set func(client, back, backend *net.TCPConn)) *rig {
+	t.Helper()
+	if l == nil {
+		t.Fatal("no loop")
+	}
 	r := &rig{}
 	front, proxySide := tcpPair(t)
 	back, backend := tcpPair(t)
 	r.client, r.backend = front, backend
-	if before != nil {
-		before(front)
-	}
-	p, ok := Start(proxySide, back, &r.in, &r.out)
-	if !ok {
-		t.Fatal("Start refused two TCP connections")
-	}
-	r.pair = p
 	t.Cleanup(func() {
 		r.client.Close()
 		r.backend.Close()
-		r.pair.Close()
-		r.wait(t)
 	})
+	set(front, back, backend)
+	p, ok := l.start(proxySide, back, &r.in, &r.out)
+	if !ok {
+		t.Fatal("start refused two TCP connections")
+	}
+	r.pair = p
 	return r
 }
 
@@ -520,21 +537,10 @@ func manualLoop(t *testing.T) *loop {
 // proxy's socket toward the backend and on the backend before the start.
 func manualRig(t *testing.T, l *loop, set func(back, backend *net.TCPConn)) *rig {
 	t.Helper()
-	r := &rig{}
-	front, proxySide := tcpPair(t)
-	back, backend := tcpPair(t)
-	r.client, r.backend = front, backend
-	if set != nil {
-		set(back, backend)
-	}
-	p, ok := l.start(proxySide, back, &r.in, &r.out)
-	if !ok {
-		t.Fatal("start refused two TCP connections")
-	}
-	r.pair = p
-	t.Cleanup(func() {
-		r.client.Close()
-		r.backend.Close()
+	r := connect(t, l, func(_, back, backend *net.TCPConn) {
+		if set != nil {
+			set(back, backend)
+		}
 	})
 	deadline(t, r.client, r.backend)
 	return r
