@@ -447,12 +447,12 @@ func (p *Pair) note(s int, ev uint32) {
 // where pull would (something to read, nothing pending, somewhere to
 // write it) and leaves bulk directions (splice) to serve.
 func (l *loop) early(p *Pair, s int) {
-	if p.ended {
-		return
-	}
 	if len(l.arena)-l.used < bufSize {
 		l.fulls++
 		l.settle() // the arena is full: write what it holds first
+	}
+	if p.ended {
+		return // before this pass's event, or in that settle
 	}
 	if !p.dirty {
 		p.dirty = true
@@ -693,7 +693,11 @@ func (l *loop) end(p *Pair, err error) {
 			unix.Close(fds[0])
 			unix.Close(fds[1])
 		}
-		p.dir[i].pending = nil
+		// The socket's number may be another socket's or pipe's next:
+		// an ended Pair keeps it no more, and has nothing to read or
+		// write. (Its pipe's numbers stay, closed, to say it spliced.)
+		p.side[i] = side{fd: -1}
+		p.dir[i].pending, p.dir[i].inPipe = nil, 0
 	}
 	if l.pairs[p.id] == p {
 		l.pairs[p.id] = nil

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -723,5 +724,89 @@ func TestAPassWritesToEachBackendTogether(t *testing.T) {
 		if !strings.HasPrefix(got[i], g) {
 			t.Fatalf("settle's order %v, want the groups %v", got, groups)
 		}
+	}
+}
+
+// TestAPairEndedMidPassIsNotReadAgain: when the arena is full, early
+// writes out what it holds (settle) before it reads; that settle can end
+// the very Pair whose event early is serving (its client reset), and free
+// its descriptors for another Pair's pipe in the same settle. The ended
+// Pair must not be read: the read would take the other Pair's bytes from
+// its pipe, and leave it waiting for them. (A review found it.)
+func TestAPairEndedMidPassIsNotReadAgain(t *testing.T) {
+	const size = 64 << 10
+	l := manualLoop(t)
+	p := manualRig(t, l, nil)
+	q := manualRig(t, l, func(back, backend *net.TCPConn) {
+		for _, err := range []error{back.SetWriteBuffer(16 << 10), backend.SetReadBuffer(4 << 10)} {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	l.readMail()
+	drive(t, l, func() bool { return true }) // the events of registration
+	// q: its client sends 64 KiB that its backend does not read yet, and
+	// its backend sends a byte; p: its client resets.
+	go func() { _, _ = q.client.Write(make([]byte, size)) }()
+	if _, err := q.backend.Write([]byte("z")); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.client.SetLinger(0); err != nil {
+		t.Fatal(err)
+	}
+	p.client.Close()
+	time.Sleep(50 * time.Millisecond)
+	// Take every free descriptor number below p's sockets, so that the
+	// next pipe made gets the numbers p's end frees.
+	for {
+		fd, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { unix.Close(fd) })
+		if fd > p.pair.side[1].fd {
+			break
+		}
+	}
+	// One pass, as epoll gives it: p's backend writable, q's backend
+	// readable, then p's client reset, when the arena has room for one
+	// more full read only. q's client side is readable (its edge came in
+	// a pass before).
+	q.pair.side[0].readable = true
+	l.used = arenaSize - bufSize
+	ev := func(p *Pair, s int, e uint32) unix.EpollEvent {
+		return unix.EpollEvent{Events: e, Fd: int32(p.id<<1 | s)}
+	}
+	l.pass([]unix.EpollEvent{
+		ev(p.pair, 1, unix.EPOLLOUT),
+		ev(q.pair, 1, unix.EPOLLIN|unix.EPOLLOUT),
+		ev(p.pair, 0, unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR),
+	})
+	if !p.pair.ended || l.fulls == 0 {
+		t.Fatalf("the pass did not end p in a mid-pass settle (ended %v, arena full %d times)", p.pair.ended, l.fulls)
+	}
+	if fds := p.pair.dir[0].pipe; fds[0] >= 0 {
+		t.Errorf("p got a pipe after it ended (descriptors %v)", fds)
+	}
+	got := make(chan error, 1)
+	go func() {
+		n, err := io.CopyN(io.Discard, q.backend, size)
+		if n != size {
+			err = fmt.Errorf("q's backend got %d of %d bytes: %v", n, size, err)
+		}
+		got <- err
+	}()
+	var err error
+	drive(t, l, func() bool {
+		select {
+		case err = <-got:
+			return true
+		default:
+			return false
+		}
+	})
+	if err != nil {
+		t.Error(err)
 	}
 }
