@@ -571,6 +571,17 @@ func drive(t *testing.T, l *loop, done func() bool) {
 	}
 }
 
+// readAsync fills buf from r on a goroutine of its own, while the test
+// drives the loop, and sends ReadFull's error.
+func readAsync(r io.Reader, buf []byte) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		_, err := io.ReadFull(r, buf)
+		done <- err
+	}()
+	return done
+}
+
 // TestAFullArenaIsWrittenMidPass: one pass finds 40 Pairs readable with
 // 15 KiB each, more than the arena holds: its first round writes what it
 // read so far when the arena is full, and goes on. Each backend gets its
@@ -656,21 +667,13 @@ func TestBytesLeftByAFullDestinationSurviveTheArena(t *testing.T) {
 		t.Fatal(err)
 	}
 	echo := make([]byte, len(msg))
-	echoed := make(chan error, 1)
-	go func() {
-		_, err := io.ReadFull(b.client, echo)
-		echoed <- err
-	}()
+	echoed := readAsync(b.client, echo)
 	drive(t, l, func() bool { return b.out.Load() == uint64(len(msg)) })
 	if err := <-echoed; err != nil || !bytes.Equal(echo, msg) {
 		t.Fatalf("the other Pair's echo: %v", err)
 	}
 	got := make([]byte, len(sent))
-	readDone := make(chan error, 1)
-	go func() {
-		_, err := io.ReadFull(a.backend, got)
-		readDone <- err
-	}()
+	readDone := readAsync(a.backend, got)
 	drive(t, l, func() bool { return a.in.Load() == uint64(len(sent)) })
 	if err := <-readDone; err != nil {
 		t.Fatal(err)
