@@ -28,7 +28,9 @@ import (
 // by writeRequest straight from the client's request (tests hold its bytes
 // to Request.Write's), or through dualTransport as outbound requests,
 // written by Request.Write. Every other request (bodies, upgrades, Expect)
-// goes to the Transport.
+// goes to the Transport. A pooled connection is checked for a close or
+// stray bytes as the request is written, and the response is waited for
+// without a read that fails first (send).
 type h1 struct {
 	dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// idle is the pool of idle connections, made by the first put: a
@@ -55,16 +57,19 @@ type h1conn struct {
 
 	// abort ends c's blocked reads and writes: the request's context
 	// ended. onCancel arms it, release disarms it; made once per
-	// connection, as are rc and peekFn, so that a request allocates
+	// connection, as are rc and sendFn, so that a request allocates
 	// neither.
 	abort   func()
 	hook    *reqctx.Hook    // armed with abort, or nil
 	hookCtx context.Context // the context whose hook is armed
 	stop    func() bool     // context.AfterFunc's, when no hook was armed
 	rc      syscall.RawConn
-	peekFn  func(fd uintptr) bool
-	peeked  int
-	peekErr error
+	// send's: sendFn checks (when check is set) and writes within a raw
+	// read of c; sent says it ran, sendErr is its error.
+	sendFn  func(fd uintptr) bool
+	check   bool
+	sent    bool
+	sendErr error
 	peekBuf [1]byte
 }
 
@@ -80,7 +85,7 @@ func newH1Conn(c net.Conn) *h1conn {
 	pc.abort = func() { _ = pc.c.SetDeadline(aLongTimeAgo) }
 	if sc, ok := c.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {
-			pc.rc, pc.peekFn = rc, pc.peek
+			pc.rc, pc.sendFn = rc, pc.sendOnce
 		}
 	}
 	return pc
@@ -247,6 +252,9 @@ func writeRequest(bw *bufio.Writer, r *http.Request, addr, requestID string) err
 // sent meanwhile (an answer to no request), before it is used: backends
 // close idle connections on their own keep-alive timeouts, and a stray
 // answer would be read as the next request's.
+// get returns an idle connection that has not outlived the idle timeout
+// (reused), or a new one. Whether the backend closed or wrote to the idle
+// one, send finds out as it writes.
 func (h *h1) get(ctx context.Context, fresh bool) (*h1conn, bool, error) {
 	for !fresh {
 		var pc *h1conn
@@ -257,7 +265,7 @@ func (h *h1) get(ctx context.Context, fresh bool) (*h1conn, bool, error) {
 		if pc == nil {
 			break
 		}
-		if time.Since(pc.lastUsed) <= h.idleTimeout && pc.quiet() {
+		if time.Since(pc.lastUsed) <= h.idleTimeout {
 			return pc, true, nil
 		}
 		pc.c.Close()
@@ -270,23 +278,48 @@ func (h *h1) get(ctx context.Context, fresh bool) (*h1conn, bool, error) {
 	return newH1Conn(c), false, nil
 }
 
-// quiet reports whether the idle connection has nothing to read: the
-// backend has neither closed it nor sent anything. It peeks without
-// blocking; a connection it cannot peek at counts as quiet.
-func (pc *h1conn) quiet() bool {
+// errNotQuiet: the idle connection send was to write on had something to
+// read, the backend's close or bytes it should not have sent. Nothing was
+// written; the connection is of no further use.
+var errNotQuiet = errors.New("idle backend connection closed or not quiet")
+
+// send writes the buffered request and waits until the connection has
+// something to read: the response, or the backend's close. With check
+// set (a reused connection), it first peeks at the connection and writes
+// nothing if the backend closed it or sent anything (errNotQuiet).
+//
+// The peek and the write run within one raw read of the connection, after
+// Go's poller has forgotten the connection's last readiness: whatever comes
+// after the peek, the response or a close, ends the wait. A plain read
+// after the write would first have failed with EAGAIN (the backend cannot
+// have answered yet), a system call for nothing. The peek's or the write's
+// error is pc.sendErr; the wait's (a deadline) is returned.
+func (pc *h1conn) send(check bool) error {
+	pc.sent, pc.sendErr = false, nil
 	if pc.rc == nil {
-		return true
+		pc.sendErr = pc.bw.Flush()
+		return nil
 	}
-	pc.peeked, pc.peekErr = -1, nil
-	if err := pc.rc.Read(pc.peekFn); err != nil {
-		return false
-	}
-	return pc.peeked < 0 && (pc.peekErr == syscall.EAGAIN || pc.peekErr == syscall.EWOULDBLOCK)
+	pc.check = check
+	return pc.rc.Read(pc.sendFn)
 }
 
-func (pc *h1conn) peek(fd uintptr) bool {
-	pc.peeked, _, pc.peekErr = syscall.Recvfrom(int(fd), pc.peekBuf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-	return true
+// sendOnce is send's callback: the first call peeks (if asked) and writes,
+// then asks to wait unless either failed; the next says the wait is over.
+func (pc *h1conn) sendOnce(fd uintptr) bool {
+	if pc.sent {
+		return true
+	}
+	pc.sent = true
+	if pc.check {
+		n, _, err := syscall.Recvfrom(int(fd), pc.peekBuf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		if n >= 0 || (err != syscall.EAGAIN && err != syscall.EWOULDBLOCK) {
+			pc.sendErr = errNotQuiet
+			return true
+		}
+	}
+	pc.sendErr = pc.bw.Flush()
+	return pc.sendErr != nil
 }
 
 // put returns a connection whose response was read to its end.
@@ -384,34 +417,43 @@ func (h *h1) do(r *http.Request, w wireRequest) (*http.Response, error) {
 		if err != nil {
 			return nil, err
 		}
-		res, err := h.exchange(pc, r, w)
+		res, err := h.exchange(pc, r, w, reused)
 		if err == nil {
 			return res, nil
 		}
 		pc.c.Close()
+		if err == errNotQuiet {
+			try-- // nothing was sent: the next idle connection, or a new one
+			continue
+		}
 		if !reused || try > 0 || r.Context().Err() != nil || !staleConn(err) || !idempotent(r.Method) {
 			return nil, err
 		}
 	}
 }
 
-// exchange writes a request and reads the response headers.
-func (h *h1) exchange(pc *h1conn, r *http.Request, w wireRequest) (*http.Response, error) {
+// exchange writes a request and reads the response headers. check: pc is
+// reused, and send checks it first.
+func (h *h1) exchange(pc *h1conn, r *http.Request, w wireRequest, check bool) (*http.Response, error) {
 	pc.onCancel(r.Context())
 	if err := w.writeTo(pc.bw); err != nil {
-		pc.release()
-		return nil, err
-	}
-	if err := pc.bw.Flush(); err != nil {
 		pc.release()
 		return nil, err
 	}
 	if h.headerTimeout > 0 {
 		setReadDeadline(r.Context(), pc.c, time.Now().Add(h.headerTimeout))
 	}
-	pc.limit = maxResponseHeaderBytes
-	res, err := readFinalResponse(pc.br, r)
-	pc.limit = math.MaxInt64
+	err := pc.send(check)
+	if pc.sendErr != nil {
+		pc.release()
+		return nil, pc.sendErr
+	}
+	var res *http.Response
+	if err == nil {
+		pc.limit = maxResponseHeaderBytes
+		res, err = readFinalResponse(pc.br, r)
+		pc.limit = math.MaxInt64
+	}
 	if err != nil {
 		pc.release()
 		if ne, ok := err.(net.Error); ok && ne.Timeout() && r.Context().Err() == nil {

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -368,22 +369,90 @@ func forEachCancel(t *testing.T, f func(t *testing.T, withCancel func() (context
 	})
 }
 
-func TestQuiet(t *testing.T) {
-	a, b := tcpPair(t)
-	if !newH1Conn(a).quiet() {
-		t.Error("an open connection with nothing to read is not quiet")
+// send writes the request and returns once the answer can be read; on a
+// reused connection, only if the backend has neither closed it nor sent
+// anything (errNotQuiet, and nothing written).
+func TestSendChecksAndWaitsForTheAnswer(t *testing.T) {
+	const req = "GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+	t.Run("quiet", func(t *testing.T) {
+		a, b := tcpPair(t)
+		pc := newH1Conn(a)
+		pc.bw.WriteString(req)
+		got := make(chan string, 1)
+		go func() {
+			buf := make([]byte, len(req))
+			n, _ := io.ReadFull(b, buf)
+			got <- string(buf[:n])
+			time.Sleep(50 * time.Millisecond) // send waits meanwhile
+			io.WriteString(b, okResponse)
+		}()
+		if err := pc.send(true); err != nil || pc.sendErr != nil {
+			t.Fatalf("send: %v, %v", err, pc.sendErr)
+		}
+		if s := <-got; s != req {
+			t.Errorf("the backend read %q, want %q", s, req)
+		}
+		// The answer is there: a read that cannot wait gets it.
+		var n int
+		var err error
+		buf := make([]byte, 64)
+		pc.rc.Read(func(fd uintptr) bool {
+			n, err = syscall.Read(int(fd), buf)
+			return true
+		})
+		if n <= 0 || !strings.HasPrefix(okResponse, string(buf[:n])) {
+			t.Errorf("read after send: %q, %v; want the start of %q", buf[:max(n, 0)], err, okResponse)
+		}
+	})
+	for _, c := range []struct {
+		name  string
+		spoil func(b net.Conn)
+	}{
+		{"unread bytes", func(b net.Conn) { io.WriteString(b, "x") }},
+		{"closed by the backend", func(b net.Conn) { b.Close() }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			a, b := tcpPair(t)
+			pc := newH1Conn(a)
+			pc.bw.WriteString(req)
+			c.spoil(b)
+			waitFor(t, func() bool { return readable(a) }, "the connection has nothing to read")
+			a.SetReadDeadline(time.Now().Add(testTimeout)) // a wait is a failure, not a hang
+			if err := pc.send(true); err != nil || pc.sendErr != errNotQuiet {
+				t.Fatalf("send: %v, %v; want errNotQuiet", err, pc.sendErr)
+			}
+			if c.name == "unread bytes" {
+				b.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+				if n, err := b.Read(make([]byte, 64)); n > 0 || !isTimeout(err) {
+					t.Errorf("the backend read %d bytes (%v), want none", n, err)
+				}
+			}
+		})
 	}
-	b.Write([]byte("x"))
-	waitFor(t, func() bool { return !newH1Conn(a).quiet() }, "a connection with unread bytes is quiet")
-	a2, b2 := tcpPair(t)
-	b2.Close()
-	waitFor(t, func() bool { return !newH1Conn(a2).quiet() }, "a connection the peer closed is quiet")
-	c1, c2 := net.Pipe()
-	defer c1.Close()
-	defer c2.Close()
-	if !newH1Conn(c1).quiet() {
-		t.Error("a connection without a file descriptor is not quiet")
+	t.Run("no file descriptor", func(t *testing.T) {
+		c1, c2 := net.Pipe()
+		defer c1.Close()
+		defer c2.Close()
+		pc := newH1Conn(c1)
+		pc.bw.WriteString(req)
+		go io.Copy(io.Discard, c2)
+		if err := pc.send(true); err != nil || pc.sendErr != nil {
+			t.Fatalf("send: %v, %v", err, pc.sendErr)
+		}
+	})
+}
+
+// readable reports whether c has bytes or its end to read, peeking.
+func readable(c net.Conn) bool {
+	rc, err := c.(syscall.Conn).SyscallConn()
+	if err != nil {
+		return false
 	}
+	n := -1
+	rc.Control(func(fd uintptr) {
+		n, _, _ = syscall.Recvfrom(int(fd), make([]byte, 1), syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	})
+	return n >= 0
 }
 
 func tcpPair(t testing.TB) (net.Conn, net.Conn) {
@@ -590,7 +659,7 @@ func TestH1HookIsArmedForTheExchangeOnly(t *testing.T) {
 	if len(h.pool()) != 1 {
 		t.Fatalf("%d idle connections after the exchange, want 1", len(h.pool()))
 	}
-	if pc := <-h.pool(); !pc.quiet() {
+	if pc := <-h.pool(); pc.rc.Read(func(uintptr) bool { return true }) != nil {
 		t.Error("the client's close reached the pooled connection (its deadline passed)")
 	}
 }
