@@ -259,6 +259,13 @@ func (cc *conn) setDeadline(d time.Duration) {
 // first read deadline is made no later.
 func (cc *conn) handOver(deadline time.Time) {
 	cc.s.handed.Add(1)
+	c, err := asNetConn(cc.c)
+	if err != nil {
+		cc.s.untrackConn(cc)
+		_ = cc.c.Close()
+		return
+	}
+	cc.c = c
 	keepAlive(cc.c)
 	_ = cc.c.SetReadDeadline(time.Time{})
 	hc := &handedConn{Conn: cc.c, buf: bytes.Clone(cc.buf[cc.r:cc.w]), deadline: deadline}
@@ -346,9 +353,29 @@ func (cc *conn) watchIfLong() {
 // stream, a WebSocket): a client that vanished is found out. Short
 // requests spare the system calls when the listener has keep-alive off.
 func keepAlive(c net.Conn) {
-	if tc, ok := c.(*net.TCPConn); ok {
-		_ = tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: 15 * time.Second, Interval: 15 * time.Second, Count: 9})
+	switch c := c.(type) {
+	case *net.TCPConn:
+		_ = c.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: keepAliveIdle * time.Second,
+			Interval: keepAliveInterval * time.Second, Count: keepAliveCount})
+	case interface{ keepAlive() }:
+		c.keepAlive()
 	}
+}
+
+// The keep-alive probes' idle time and interval in seconds, and count.
+const (
+	keepAliveIdle     = 15
+	keepAliveInterval = 15
+	keepAliveCount    = 9
+)
+
+// asNetConn returns c as a net.Conn of the standard library's, which a
+// hijacking handler or Fallback gets: a fastConn becomes a net.TCPConn.
+func asNetConn(c net.Conn) (net.Conn, error) {
+	if fc, ok := c.(interface{ netConn() (net.Conn, error) }); ok {
+		return fc.netConn()
+	}
+	return c, nil
 }
 
 // watch reads the client while the handler runs: a close or an error

@@ -42,7 +42,13 @@ func (o *out) write(p []byte, crlf bool) (int, error) {
 	if crlf {
 		o.vb = append(o.vb, crlfBytes)
 	}
-	_, o.err = o.vb.WriteTo(o.c)
+	if vw, ok := o.c.(interface {
+		writev([][]byte) (int64, error)
+	}); ok {
+		_, o.err = vw.writev(o.vb)
+	} else {
+		_, o.err = o.vb.WriteTo(o.c)
+	}
 	o.buf = o.buf[:0]
 	o.vec = [3][]byte{}
 	if o.err != nil {

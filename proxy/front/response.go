@@ -198,9 +198,14 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 			return nil, nil, err
 		}
 	}
-	w.hijacked = true
 	cc := w.cc
 	cc.stopWatch()
+	c, err := asNetConn(cc.c)
+	if err != nil {
+		return nil, nil, err
+	}
+	w.hijacked = true
+	cc.c = c
 	cc.s.untrackConn(cc) // the handler's now: Shutdown and Close leave it
 	rest := &handedConn{Conn: cc.c, buf: bytes.Clone(cc.buf[cc.r:cc.w])}
 	cc.r = cc.w

@@ -70,9 +70,16 @@ type strictRun struct {
 }
 
 func TestStrictMatchesNetHTTP(t *testing.T) {
+	t.Run("accepted by the listener", func(t *testing.T) { testStrictMatchesNetHTTP(t, false) })
+	t.Run("accepted bare", func(t *testing.T) { testStrictMatchesNetHTTP(t, true) })
+}
+
+// testStrictMatchesNetHTTP runs every case on net/http and on a Server
+// that accepts its connections as fastConns (bare) or from the listener.
+func testStrictMatchesNetHTTP(t *testing.T, bare bool) {
 	h := http.HandlerFunc(describeRequest)
 	plain := servePlain(t, h)
-	_, front := serveFront(t, h)
+	_, front := serveFront(t, h, bare)
 	runs := strictRuns(t)
 	// The exchanges run here, many at once, rather than as parallel
 	// subtests: -parallel defaults to GOMAXPROCS, and most exchanges spend
@@ -148,7 +155,7 @@ func (r *strictRun) check(t *testing.T) {
 // requests it is meant for and hands over the others: the differential
 // test would also pass with a Server that hands over everything.
 func TestStrictServesSimpleRequestsItself(t *testing.T) {
-	srv, addr := serveFront(t, http.HandlerFunc(describeRequest))
+	srv, addr := serveFront(t, http.HandlerFunc(describeRequest), false)
 	steps := []struct {
 		c                  strictCase
 		served, handedOver uint64 // how much Served and HandedOver grow
@@ -318,9 +325,9 @@ func servePlain(t testing.TB, h http.Handler) string {
 
 // serveFront serves h with a Server in front of net/http until the test
 // ends.
-func serveFront(t testing.TB, h http.Handler) (*Server, string) {
+func serveFront(t testing.TB, h http.Handler, bare bool) (*Server, string) {
 	t.Helper()
-	srv := &Server{Handler: h, Fallback: netHTTPServer(h)}
+	srv := &Server{Handler: h, Fallback: netHTTPServer(h), bareOnly: bare}
 	return srv, serveOn(t, "front", srv.Serve, srv.Close)
 }
 

@@ -1,0 +1,468 @@
+package front
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// fastConn is a client connection that Server accepted itself and that
+// starts outside Go's poller: its reads and writes are plain system calls
+// on the socket for as long as each finds the socket ready. The first that
+// would have to wait (a read before the client sent, a write to a full
+// socket) hands the socket to the poller, as an os.File over the same
+// descriptor (two system calls), and every read and write after goes
+// through the poller as net.TCPConn's do. A connection that carries one
+// request, whose bytes are there when it is read and whose response fits
+// the socket, never enters the poller: it spares the epoll_ctl add and
+// delete, the getsockname and the setsockopt(TCP_NODELAY) of a
+// connection from net.Listener.Accept, a third of the system calls of a
+// connection that carries one small request. TCP_NODELAY is set before the
+// connection's second write, the first that Nagle's algorithm could hold.
+//
+// Reads come from one goroutine at a time (serve, or watch while the
+// handler runs), writes from serve; deadlines and Close may come from any
+// goroutine. Close waits for the system calls in flight on the bare
+// socket before it closes it, so that none reaches a descriptor number
+// reused meanwhile. A handler that hijacks the connection, and Fallback
+// when it is handed over, get a net.TCPConn (netConn).
+type fastConn struct {
+	fd            int
+	local, remote net.Addr
+
+	// mu orders the changes: the move to the poller, Close, deadlines.
+	mu   sync.Mutex
+	file atomic.Pointer[os.File] // set once the socket is in the poller
+	rc   syscall.RawConn         // file's, set before file
+	// closed: Close ran; inflight counts system calls on the bare socket.
+	closed   atomic.Bool
+	inflight atomic.Int32
+	// Deadlines in Unix nanoseconds, 0 for none: the bare socket's
+	// reads and writes check them; file has them too once it is set.
+	rdl, wdl atomic.Int64
+	wrote    atomic.Bool // a write went out: the next sets TCP_NODELAY
+	delay    atomic.Bool // TCP_NODELAY is not set yet
+
+	// The poller's read and write, made once: their arguments and
+	// results pass through these fields.
+	readFn, writeFn func(fd uintptr) bool
+	rp              []byte
+	rn              int
+	rerr            error
+	wv              [][]byte
+	wn              int64
+	werr            error
+}
+
+// fastAcceptor accepts fastConns from a TCP listener, for one goroutine.
+// A listener's RawConn cannot wait (its Read fails), so an accept4 that
+// finds no connection waiting leaves the wait to the listener's Accept,
+// whose connection is a net.TCPConn; under load, connections wait in the
+// queue and come as fastConns.
+type fastAcceptor struct {
+	ln *net.TCPListener
+	rc syscall.RawConn
+	// local is the listener's address when it is a single one (then it
+	// is every connection's); nil for a wildcard.
+	local    net.Addr
+	acceptFn func(fd uintptr)
+	fd       int
+	sa       unix.Sockaddr
+	err      error
+	// bareOnly: wait for a connection by trying again (Server.bareOnly).
+	bareOnly bool
+}
+
+// newAcceptor returns ln's accept: fastConns (or net.TCPConns, see
+// fastAcceptor) for a *net.TCPListener, ln.Accept for others.
+func newAcceptor(ln net.Listener, bareOnly bool) func() (net.Conn, error) {
+	tl, ok := ln.(*net.TCPListener)
+	if !ok {
+		return ln.Accept
+	}
+	rc, err := tl.SyscallConn()
+	if err != nil {
+		return ln.Accept
+	}
+	a := &fastAcceptor{ln: tl, rc: rc, bareOnly: bareOnly}
+	if la, _ := tl.Addr().(*net.TCPAddr); la != nil && !la.IP.IsUnspecified() {
+		a.local = la
+	}
+	a.acceptFn = a.accept4
+	return a.accept
+}
+
+func (a *fastAcceptor) accept4(lfd uintptr) {
+	a.fd, a.sa, a.err = unix.Accept4(int(lfd), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+}
+
+func (a *fastAcceptor) accept() (net.Conn, error) {
+	a.err = nil
+	err := a.rc.Control(a.acceptFn)
+	for a.bareOnly && err == nil && (a.err == unix.EAGAIN || a.err == unix.EINTR) {
+		time.Sleep(100 * time.Microsecond)
+		err = a.rc.Control(a.acceptFn)
+	}
+	if err == nil && a.err != nil {
+		if a.err == unix.EAGAIN || a.err == unix.EINTR {
+			return a.ln.Accept()
+		}
+		err = os.NewSyscallError("accept4", a.err)
+	}
+	if err != nil {
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: a.ln.Addr(), Err: err}
+	}
+	fc := &fastConn{fd: a.fd, remote: sockaddrAddr(a.sa), local: a.local}
+	fc.delay.Store(true)
+	fc.readFn, fc.writeFn = fc.pollRead, fc.pollWrite
+	if fc.local == nil {
+		fc.local = &net.TCPAddr{}
+		if lsa, err := unix.Getsockname(a.fd); err == nil {
+			fc.local = sockaddrAddr(lsa)
+		}
+	}
+	return fc, nil
+}
+
+// sockaddrAddr is sa as a *net.TCPAddr.
+func sockaddrAddr(sa unix.Sockaddr) net.Addr {
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return &net.TCPAddr{IP: net.IPv4(a.Addr[0], a.Addr[1], a.Addr[2], a.Addr[3]), Port: a.Port}
+	case *unix.SockaddrInet6:
+		zone := ""
+		if a.ZoneId != 0 {
+			if ifi, err := net.InterfaceByIndex(int(a.ZoneId)); err == nil {
+				zone = ifi.Name
+			}
+		}
+		return &net.TCPAddr{IP: append(net.IP(nil), a.Addr[:]...), Port: a.Port, Zone: zone}
+	}
+	return &net.TCPAddr{}
+}
+
+func (c *fastConn) LocalAddr() net.Addr  { return c.local }
+func (c *fastConn) RemoteAddr() net.Addr { return c.remote }
+
+// bare makes one system call on the bare socket, unless the socket is in
+// the poller or closed (ok false).
+func (c *fastConn) bare(call func(fd int) (int, error)) (n int, err error, ok bool) {
+	c.inflight.Add(1)
+	defer c.inflight.Add(-1)
+	if c.closed.Load() || c.file.Load() != nil {
+		return 0, nil, false
+	}
+	n, err = call(c.fd)
+	return n, err, true
+}
+
+// expired returns the timeout error once the deadline d has passed.
+func expired(d *atomic.Int64) error {
+	if t := d.Load(); t != 0 && time.Now().UnixNano() >= t {
+		return os.ErrDeadlineExceeded
+	}
+	return nil
+}
+
+func (c *fastConn) Read(p []byte) (int, error) {
+	if c.file.Load() == nil {
+		if err := expired(&c.rdl); err != nil {
+			return 0, c.opErr("read", err)
+		}
+		for {
+			n, err, ok := c.bare(func(fd int) (int, error) { return unix.Read(fd, p) })
+			if !ok {
+				break
+			}
+			switch {
+			case n > 0:
+				return n, nil
+			case err == nil:
+				if len(p) == 0 {
+					return 0, nil
+				}
+				return 0, io.EOF
+			case err == unix.EINTR:
+				continue
+			case err != unix.EAGAIN:
+				return 0, c.opErr("read", err)
+			}
+			break
+		}
+		if err := c.toPoller(); err != nil {
+			return 0, c.opErr("read", err)
+		}
+	}
+	c.rp, c.rn, c.rerr = p, 0, nil
+	if err := c.rc.Read(c.readFn); err != nil {
+		c.rp = nil
+		return 0, c.opErr("read", err)
+	}
+	n, err := c.rn, c.rerr
+	c.rp, c.rerr = nil, nil
+	switch {
+	case n > 0:
+		return n, nil
+	case err != nil:
+		return 0, c.opErr("read", err)
+	case len(p) == 0:
+		return 0, nil
+	}
+	return 0, io.EOF
+}
+
+// pollRead is the poller's read: false while the socket has nothing.
+func (c *fastConn) pollRead(fd uintptr) bool {
+	n, err := unix.Read(int(fd), c.rp)
+	if err == unix.EAGAIN || err == unix.EINTR {
+		return false
+	}
+	c.rn, c.rerr = max(n, 0), err
+	return true
+}
+
+func (c *fastConn) Write(p []byte) (int, error) {
+	v := [1][]byte{p}
+	n, err := c.writev(v[:])
+	return int(n), err
+}
+
+// writev writes every buffer of v, in order, with writev(2).
+func (c *fastConn) writev(v [][]byte) (int64, error) {
+	if c.wrote.Swap(true) && c.delay.Load() {
+		c.noDelay()
+	}
+	var total int64
+	if c.file.Load() == nil {
+		if err := expired(&c.wdl); err != nil {
+			return 0, c.opErr("write", err)
+		}
+		for len(v) > 0 {
+			n, err, ok := c.bare(func(fd int) (int, error) { return unix.Writev(fd, v) })
+			if !ok {
+				break
+			}
+			if n > 0 {
+				total += int64(n)
+				v = consume(v, n)
+				continue
+			}
+			if err == unix.EINTR {
+				continue
+			}
+			if err != unix.EAGAIN {
+				return total, c.opErr("write", err)
+			}
+			if err := c.toPoller(); err != nil {
+				return total, c.opErr("write", err)
+			}
+			break
+		}
+		if len(v) == 0 {
+			return total, nil
+		}
+		if c.file.Load() == nil {
+			return total, c.opErr("write", net.ErrClosed)
+		}
+	}
+	c.wv, c.wn, c.werr = v, 0, nil
+	err := c.rc.Write(c.writeFn)
+	total += c.wn
+	if err == nil {
+		err = c.werr
+	}
+	c.wv, c.werr = nil, nil
+	if err != nil {
+		return total, c.opErr("write", err)
+	}
+	return total, nil
+}
+
+// pollWrite is the poller's write: false while the socket is full.
+func (c *fastConn) pollWrite(fd uintptr) bool {
+	for len(c.wv) > 0 {
+		n, err := unix.Writev(int(fd), c.wv)
+		if n > 0 {
+			c.wn += int64(n)
+			c.wv = consume(c.wv, n)
+			continue
+		}
+		switch err {
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		}
+		c.werr = err
+		return true
+	}
+	return true
+}
+
+// consume drops the first n bytes of v.
+func consume(v [][]byte, n int) [][]byte {
+	for len(v) > 0 && n >= len(v[0]) {
+		n -= len(v[0])
+		v = v[1:]
+	}
+	if len(v) > 0 {
+		v[0] = v[0][n:]
+	}
+	return v
+}
+
+// noDelay sets TCP_NODELAY, as net.TCPConn has it.
+func (c *fastConn) noDelay() {
+	c.delay.Store(false)
+	c.control(func(fd int) {
+		_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	})
+}
+
+// control runs f with the socket, bare or in the poller, unless closed.
+func (c *fastConn) control(f func(fd int)) {
+	if _, _, ok := c.bare(func(fd int) (int, error) { f(fd); return 0, nil }); ok {
+		return
+	}
+	if c.file.Load() != nil {
+		_ = c.rc.Control(func(fd uintptr) { f(int(fd)) })
+	}
+}
+
+// toPoller hands the socket to Go's poller, once.
+func (c *fastConn) toPoller() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed.Load() {
+		return net.ErrClosed
+	}
+	if c.file.Load() != nil {
+		return nil
+	}
+	f := os.NewFile(uintptr(c.fd), "tcp")
+	rc, _ := f.SyscallConn() // fails only for a nil File
+	setDeadline(f.SetReadDeadline, c.rdl.Load())
+	setDeadline(f.SetWriteDeadline, c.wdl.Load())
+	c.rc = rc
+	c.file.Store(f)
+	return nil
+}
+
+func setDeadline(set func(time.Time) error, ns int64) {
+	if ns == 0 {
+		_ = set(time.Time{})
+	} else {
+		_ = set(time.Unix(0, ns))
+	}
+}
+
+func (c *fastConn) SetDeadline(t time.Time) error {
+	if err := c.SetReadDeadline(t); err != nil {
+		return err
+	}
+	return c.SetWriteDeadline(t)
+}
+
+func (c *fastConn) SetReadDeadline(t time.Time) error {
+	return c.setDeadline(&c.rdl, t, (*os.File).SetReadDeadline)
+}
+
+func (c *fastConn) SetWriteDeadline(t time.Time) error {
+	return c.setDeadline(&c.wdl, t, (*os.File).SetWriteDeadline)
+}
+
+func (c *fastConn) setDeadline(d *atomic.Int64, t time.Time, set func(*os.File, time.Time) error) error {
+	ns := int64(0)
+	if !t.IsZero() {
+		ns = max(t.UnixNano(), 1)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed.Load() {
+		return c.opErr("set deadline", net.ErrClosed)
+	}
+	d.Store(ns)
+	if f := c.file.Load(); f != nil {
+		return set(f, t)
+	}
+	return nil
+}
+
+// Close closes the socket, once the system calls in flight on the bare
+// socket are over (they do not wait).
+func (c *fastConn) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed.Swap(true) {
+		return c.opErr("close", net.ErrClosed)
+	}
+	if f := c.file.Load(); f != nil {
+		return f.Close()
+	}
+	for c.inflight.Load() != 0 {
+		runtime.Gosched()
+	}
+	return unix.Close(c.fd)
+}
+
+// keepAlive turns TCP keep-alive probes on, as keepAlive does for a
+// net.TCPConn.
+func (c *fastConn) keepAlive() {
+	c.control(func(fd int) {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1)
+		_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, keepAliveIdle)
+		_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, keepAliveInterval)
+		_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPCNT, keepAliveCount)
+	})
+}
+
+// netConn returns the connection as a *net.TCPConn, for a handler that
+// hijacks it or for Fallback; c is closed and must not be used after.
+func (c *fastConn) netConn() (net.Conn, error) {
+	c.mu.Lock()
+	f := c.file.Load()
+	closed := c.closed.Load()
+	c.mu.Unlock()
+	if closed {
+		return nil, net.ErrClosed
+	}
+	if f == nil {
+		if err := c.toPoller(); err != nil {
+			return nil, err
+		}
+		f = c.file.Load()
+	}
+	nc, err := net.FileConn(f)
+	if err != nil {
+		return nil, err
+	}
+	// The duplicate carries the deadlines on.
+	setDeadline(nc.SetReadDeadline, c.rdl.Load())
+	setDeadline(nc.SetWriteDeadline, c.wdl.Load())
+	_ = c.Close()
+	return nc, nil
+}
+
+// opErr wraps err as net.TCPConn's errors are.
+func (c *fastConn) opErr(op string, err error) error {
+	if c.closed.Load() && !errors.Is(err, os.ErrDeadlineExceeded) {
+		// The poller's error for a closed file, or os.ErrClosed.
+		err = net.ErrClosed
+	}
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	if se, ok := err.(syscall.Errno); ok {
+		err = os.NewSyscallError(op, se)
+	}
+	return &net.OpError{Op: op, Net: "tcp", Source: c.local, Addr: c.remote, Err: err}
+}

@@ -1,0 +1,235 @@
+package front
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// fastPair returns a fastConn, accepted bare, and the client's end.
+func fastPair(t *testing.T) (*fastConn, net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := newAcceptor(ln, true)()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fc, ok := c.(*fastConn)
+	if !ok {
+		t.Fatalf("accepted a %T, want a *fastConn", c)
+	}
+	t.Cleanup(func() { fc.Close(); client.Close() })
+	if fc.RemoteAddr().String() != client.LocalAddr().String() || fc.LocalAddr().String() != client.RemoteAddr().String() {
+		t.Errorf("addresses %v → %v, want %v → %v", fc.RemoteAddr(), fc.LocalAddr(), client.LocalAddr(), client.RemoteAddr())
+	}
+	return fc, client
+}
+
+// A connection reads what is there without the poller, and enters it for
+// the first read that has to wait.
+func TestFastConnEntersThePollerToWait(t *testing.T) {
+	fc, client := fastPair(t)
+	client.Write([]byte("abc"))
+	buf := make([]byte, 16)
+	waitFor(t, func() bool { return readable(fc) }, "the client's bytes never came")
+	if n, err := fc.Read(buf); string(buf[:n]) != "abc" || err != nil {
+		t.Fatalf("Read = %q, %v", buf[:n], err)
+	}
+	if fc.file.Load() != nil {
+		t.Error("a read that found bytes moved the connection to the poller")
+	}
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		client.Write([]byte("def"))
+	}()
+	if n, err := fc.Read(buf); string(buf[:n]) != "def" || err != nil {
+		t.Fatalf("Read that waited = %q, %v", buf[:n], err)
+	}
+	if fc.file.Load() == nil {
+		t.Error("a read that waited did not move the connection to the poller")
+	}
+	client.Close()
+	if n, err := fc.Read(buf); n != 0 || err != io.EOF {
+		t.Errorf("Read after the client's close = %d, %v; want io.EOF", n, err)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool, msg string) {
+	t.Helper()
+	for deadline := time.Now().Add(testTimeout); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal(msg)
+		}
+	}
+}
+
+// readable reports whether fc has bytes or its end to read, peeking.
+func readable(fc *fastConn) bool {
+	n := -1
+	fc.control(func(fd int) { n, _, _ = unix.Recvfrom(fd, make([]byte, 1), unix.MSG_PEEK|unix.MSG_DONTWAIT) })
+	return n >= 0
+}
+
+// Read deadlines hold before and after the move to the poller, and a set
+// deadline reaches a read that waits already.
+func TestFastConnDeadlines(t *testing.T) {
+	fc, client := fastPair(t)
+	client.Write([]byte("x"))
+	waitFor(t, func() bool { return readable(fc) }, "the client's byte never came")
+	fc.SetReadDeadline(time.Now().Add(-time.Second))
+	if n, err := fc.Read(make([]byte, 8)); n != 0 || !isTimeout(err) {
+		t.Fatalf("Read past the deadline with a byte there = %d, %v; want a timeout", n, err)
+	}
+	fc.SetReadDeadline(time.Time{})
+	if n, err := fc.Read(make([]byte, 8)); n != 1 || err != nil {
+		t.Fatalf("Read without a deadline = %d, %v", n, err)
+	}
+	fc.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	start := time.Now()
+	if _, err := fc.Read(make([]byte, 8)); !isTimeout(err) || !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Read that waits past the deadline: %v; want a timeout", err)
+	}
+	if d := time.Since(start); d < 40*time.Millisecond {
+		t.Errorf("the deadline ended the read after %v, want 50 ms", d)
+	}
+	fc.SetReadDeadline(time.Time{})
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		fc.SetReadDeadline(aLongTimeAgo) // as Server.closeIdle does
+	}()
+	if _, err := fc.Read(make([]byte, 8)); !isTimeout(err) {
+		t.Fatalf("Read interrupted by a deadline set meanwhile: %v; want a timeout", err)
+	}
+}
+
+// Close from another goroutine ends a read that waits.
+func TestFastConnCloseEndsAWait(t *testing.T) {
+	fc, _ := fastPair(t)
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		fc.Close()
+	}()
+	if _, err := fc.Read(make([]byte, 8)); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Read ended by Close: %v; want net.ErrClosed", err)
+	}
+	if _, err := fc.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Write after Close: %v; want net.ErrClosed", err)
+	}
+	if err := fc.Close(); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("second Close: %v; want net.ErrClosed", err)
+	}
+}
+
+// Writes larger than the socket takes wait in the poller and arrive
+// whole and in order, writev's buffers too; TCP_NODELAY is set before
+// the second write.
+func TestFastConnWrites(t *testing.T) {
+	fc, client := fastPair(t)
+	noDelay := func() int {
+		v := -1
+		fc.control(func(fd int) { v, _ = unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY) })
+		return v
+	}
+	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<18) // 4 MiB
+	got := make(chan []byte, 1)
+	go func() {
+		time.Sleep(50 * time.Millisecond) // the socket fills meanwhile
+		b, _ := io.ReadAll(client)
+		got <- b
+	}()
+	if _, err := fc.Write([]byte("head;")); err != nil {
+		t.Fatal(err)
+	}
+	if v := noDelay(); v != 0 {
+		t.Errorf("TCP_NODELAY is %d after one write, want 0 (not set yet)", v)
+	}
+	if n, err := fc.writev([][]byte{[]byte("a;"), big, []byte(";z")}); n != int64(len(big)+4) || err != nil {
+		t.Fatalf("writev = %d, %v", n, err)
+	}
+	if v := noDelay(); v != 1 {
+		t.Errorf("TCP_NODELAY is %d after two writes, want 1", v)
+	}
+	if fc.file.Load() == nil {
+		t.Error("a write to a full socket did not move the connection to the poller")
+	}
+	fc.Close()
+	want := "head;a;" + string(big) + ";z"
+	if b := <-got; string(b) != want {
+		t.Errorf("the client read %d bytes, want %d in order", len(b), len(want))
+	}
+}
+
+// netConn gives a net.TCPConn over the same connection, with the
+// deadlines set; the fastConn is closed.
+func TestFastConnAsNetConn(t *testing.T) {
+	fc, client := fastPair(t)
+	deadline := time.Now().Add(time.Hour)
+	fc.SetReadDeadline(deadline)
+	nc, err := fc.netConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if _, ok := nc.(*net.TCPConn); !ok {
+		t.Fatalf("netConn = %T, want *net.TCPConn", nc)
+	}
+	if _, err := fc.Read(make([]byte, 1)); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("the fastConn after netConn: %v; want net.ErrClosed", err)
+	}
+	client.Write([]byte("ping"))
+	buf := make([]byte, 8)
+	if n, err := io.ReadFull(nc, buf[:4]); string(buf[:n]) != "ping" || err != nil {
+		t.Fatalf("net.TCPConn read %q, %v", buf[:n], err)
+	}
+	nc.Write([]byte("pong"))
+	if n, err := io.ReadFull(client, buf[:4]); string(buf[:n]) != "pong" || err != nil {
+		t.Fatalf("client read %q, %v", buf[:n], err)
+	}
+}
+
+// A handler that hijacks a connection accepted bare gets a net.TCPConn
+// with the bytes the client sent after its request.
+func TestHijackOfABareConnection(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer c.Close()
+		if _, ok := c.(*net.TCPConn); !ok {
+			t.Errorf("hijacked a %T, want a *net.TCPConn", c)
+		}
+		line, _ := brw.ReadString('\n')
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: "+strconv.Itoa(len(line))+"\r\nConnection: close\r\n\r\n"+line)
+	})
+	_, addr := serveFront(t, h, true)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(testTimeout))
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\nafter the request\n")
+	b, _ := io.ReadAll(c)
+	if !strings.HasSuffix(string(b), "\r\n\r\nafter the request\n") {
+		t.Errorf("response %q, want the bytes after the request echoed", b)
+	}
+}
