@@ -64,10 +64,9 @@ type h1conn struct {
 	hookCtx context.Context // the context whose hook is armed
 	stop    func() bool     // context.AfterFunc's, when no hook was armed
 	rc      syscall.RawConn
-	// send's: sendFn checks (when check is set) and writes within a raw
-	// read of c; sent says it ran, sendErr is its error.
+	// send's: sendFn checks and writes within a raw read of c; sent
+	// says it ran, sendErr is its error.
 	sendFn  func(fd uintptr) bool
-	check   bool
 	sent    bool
 	sendErr error
 	peekBuf [1]byte
@@ -247,14 +246,12 @@ func writeRequest(bw *bufio.Writer, r *http.Request, addr, requestID string) err
 	return err
 }
 
-// get returns an idle connection, or dials one; fresh skips the idle
-// ones. An idle connection is checked for a close, or bytes the backend
-// sent meanwhile (an answer to no request), before it is used: backends
-// close idle connections on their own keep-alive timeouts, and a stray
-// answer would be read as the next request's.
 // get returns an idle connection that has not outlived the idle timeout
-// (reused), or a new one. Whether the backend closed or wrote to the idle
-// one, send finds out as it writes.
+// (reused), or dials one; fresh skips the idle ones. An idle connection is
+// checked for a close, or bytes the backend sent meanwhile (an answer to
+// no request), as the request is written (send): backends close idle
+// connections on their own keep-alive timeouts, and a stray answer would
+// be read as the next request's.
 func (h *h1) get(ctx context.Context, fresh bool) (*h1conn, bool, error) {
 	for !fresh {
 		var pc *h1conn
@@ -283,40 +280,40 @@ func (h *h1) get(ctx context.Context, fresh bool) (*h1conn, bool, error) {
 // written; the connection is of no further use.
 var errNotQuiet = errors.New("idle backend connection closed or not quiet")
 
-// send writes the buffered request and waits until the connection has
-// something to read: the response, or the backend's close. With check
-// set (a reused connection), it first peeks at the connection and writes
-// nothing if the backend closed it or sent anything (errNotQuiet).
+// send writes the buffered request. On a reused connection (check), it
+// first peeks at the connection and writes nothing if the backend closed
+// it or sent anything (errNotQuiet); else it waits until the connection
+// has something to read: the response, or the backend's close.
 //
 // The peek and the write run within one raw read of the connection, after
 // Go's poller has forgotten the connection's last readiness: whatever comes
 // after the peek, the response or a close, ends the wait. A plain read
 // after the write would first have failed with EAGAIN (the backend cannot
-// have answered yet), a system call for nothing. The peek's or the write's
-// error is pc.sendErr; the wait's (a deadline) is returned.
+// have answered yet), a system call for nothing. A new connection is not
+// peeked at, so it only writes: a backend may have answered already (an
+// early 503) and stopped sending, and the wait would have nothing to end
+// it. The peek's or the write's error is pc.sendErr; the wait's (a
+// deadline) is returned.
 func (pc *h1conn) send(check bool) error {
 	pc.sent, pc.sendErr = false, nil
-	if pc.rc == nil {
+	if pc.rc == nil || !check {
 		pc.sendErr = pc.bw.Flush()
 		return nil
 	}
-	pc.check = check
 	return pc.rc.Read(pc.sendFn)
 }
 
-// sendOnce is send's callback: the first call peeks (if asked) and writes,
-// then asks to wait unless either failed; the next says the wait is over.
+// sendOnce is send's callback: the first call peeks and writes, then asks
+// to wait unless either failed; the next says the wait is over.
 func (pc *h1conn) sendOnce(fd uintptr) bool {
 	if pc.sent {
 		return true
 	}
 	pc.sent = true
-	if pc.check {
-		n, _, err := syscall.Recvfrom(int(fd), pc.peekBuf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		if n >= 0 || (err != syscall.EAGAIN && err != syscall.EWOULDBLOCK) {
-			pc.sendErr = errNotQuiet
-			return true
-		}
+	n, _, err := syscall.Recvfrom(int(fd), pc.peekBuf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	if n >= 0 || (err != syscall.EAGAIN && err != syscall.EWOULDBLOCK) {
+		pc.sendErr = errNotQuiet
+		return true
 	}
 	pc.sendErr = pc.bw.Flush()
 	return pc.sendErr != nil

@@ -429,6 +429,26 @@ func TestSendChecksAndWaitsForTheAnswer(t *testing.T) {
 			}
 		})
 	}
+	// A backend may answer a new connection before the request (an early
+	// 503) and stop sending: send must not wait for more.
+	t.Run("new connection answered early", func(t *testing.T) {
+		a, b := tcpPair(t)
+		pc := newH1Conn(a)
+		pc.bw.WriteString(req)
+		io.WriteString(b, "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n")
+		b.(*net.TCPConn).CloseWrite()
+		go io.Copy(io.Discard, b)
+		waitFor(t, func() bool { return readable(a) }, "the early answer never came")
+		a.SetReadDeadline(time.Now().Add(testTimeout))
+		start := time.Now()
+		if err := pc.send(false); err != nil || pc.sendErr != nil {
+			t.Fatalf("send: %v, %v", err, pc.sendErr)
+		}
+		res, err := readFinalResponse(pc.br, &http.Request{Method: "GET"})
+		if err != nil || res.StatusCode != 503 || time.Since(start) > testTimeout/2 {
+			t.Errorf("after send: %v, %v after %v; want the 503 at once", res, err, time.Since(start))
+		}
+	})
 	t.Run("no file descriptor", func(t *testing.T) {
 		c1, c2 := net.Pipe()
 		defer c1.Close()
