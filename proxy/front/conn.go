@@ -259,13 +259,6 @@ func (cc *conn) setDeadline(d time.Duration) {
 // first read deadline is made no later.
 func (cc *conn) handOver(deadline time.Time) {
 	cc.s.handed.Add(1)
-	c, err := asNetConn(cc.c)
-	if err != nil {
-		cc.s.untrackConn(cc)
-		_ = cc.c.Close()
-		return
-	}
-	cc.c = c
 	keepAlive(cc.c)
 	_ = cc.c.SetReadDeadline(time.Time{})
 	hc := &handedConn{Conn: cc.c, buf: bytes.Clone(cc.buf[cc.r:cc.w]), deadline: deadline}
@@ -370,7 +363,7 @@ const (
 )
 
 // asNetConn returns c as a net.Conn of the standard library's, which a
-// hijacking handler or Fallback gets: a fastConn becomes a net.TCPConn.
+// hijacking handler gets: a fastConn becomes a net.TCPConn.
 func asNetConn(c net.Conn) (net.Conn, error) {
 	if fc, ok := c.(interface{ netConn() (net.Conn, error) }); ok {
 		return fc.netConn()

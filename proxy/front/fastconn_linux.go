@@ -26,14 +26,16 @@ import (
 // delete, the getsockname and the setsockopt(TCP_NODELAY) of a
 // connection from net.Listener.Accept, a third of the system calls of a
 // connection that carries one small request. TCP_NODELAY is set before the
-// connection's second write, the first that Nagle's algorithm could hold.
+// connection's second write, the first that Nagle's algorithm could hold
+// (accepted sockets do not inherit it from the listener). A fastConn has no TCP keep-alive probes, whatever
+// the listener's net.ListenConfig says, until keepAlive.
 //
 // Reads come from one goroutine at a time (serve, or watch while the
 // handler runs), writes from serve; deadlines and Close may come from any
 // goroutine. Close waits for the system calls in flight on the bare
 // socket before it closes it, so that none reaches a descriptor number
-// reused meanwhile. A handler that hijacks the connection, and Fallback
-// when it is handed over, get a net.TCPConn (netConn).
+// reused meanwhile. A handler that hijacks the connection gets a
+// net.TCPConn (netConn); Fallback gets the fastConn.
 type fastConn struct {
 	fd            int
 	local, remote net.Addr
@@ -107,15 +109,19 @@ func (a *fastAcceptor) accept4(lfd uintptr) {
 func (a *fastAcceptor) accept() (net.Conn, error) {
 	a.err = nil
 	err := a.rc.Control(a.acceptFn)
-	for a.bareOnly && err == nil && (a.err == unix.EAGAIN || a.err == unix.EINTR) {
-		time.Sleep(100 * time.Microsecond)
-		err = a.rc.Control(a.acceptFn)
-	}
-	if err == nil && a.err != nil {
-		if a.err == unix.EAGAIN || a.err == unix.EINTR {
+	for err == nil && a.err != nil {
+		switch {
+		case a.err == unix.EINTR || a.err == unix.ECONNABORTED:
+			// A client that reset its connection in the queue.
+		case a.err == unix.EAGAIN && a.bareOnly:
+			time.Sleep(100 * time.Microsecond)
+		case a.err == unix.EAGAIN:
 			return a.ln.Accept()
+		default:
+			err = os.NewSyscallError("accept4", a.err)
+			continue
 		}
-		err = os.NewSyscallError("accept4", a.err)
+		err = a.rc.Control(a.acceptFn)
 	}
 	if err != nil {
 		return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: a.ln.Addr(), Err: err}
@@ -255,6 +261,9 @@ func (c *fastConn) writev(v [][]byte) (int64, error) {
 				v = consume(v, n)
 				continue
 			}
+			if err == nil {
+				return total, nil // nothing was left to write
+			}
 			if err == unix.EINTR {
 				continue
 			}
@@ -296,6 +305,8 @@ func (c *fastConn) pollWrite(fd uintptr) bool {
 			continue
 		}
 		switch err {
+		case nil:
+			return true // nothing was left to write
 		case unix.EINTR:
 			continue
 		case unix.EAGAIN:
@@ -341,6 +352,10 @@ func (c *fastConn) control(f func(fd int)) {
 func (c *fastConn) toPoller() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.toPollerLocked()
+}
+
+func (c *fastConn) toPollerLocked() error {
 	if c.closed.Load() {
 		return net.ErrClosed
 	}
@@ -397,20 +412,35 @@ func (c *fastConn) setDeadline(d *atomic.Int64, t time.Time, set func(*os.File, 
 }
 
 // Close closes the socket, once the system calls in flight on the bare
-// socket are over (they do not wait).
+// socket are over (they do not wait). One may have begun before the move
+// to the poller and still run.
 func (c *fastConn) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.closeLocked()
+}
+
+func (c *fastConn) closeLocked() error {
 	if c.closed.Swap(true) {
 		return c.opErr("close", net.ErrClosed)
-	}
-	if f := c.file.Load(); f != nil {
-		return f.Close()
 	}
 	for c.inflight.Load() != 0 {
 		runtime.Gosched()
 	}
+	if f := c.file.Load(); f != nil {
+		return f.Close()
+	}
 	return unix.Close(c.fd)
+}
+
+// CloseWrite shuts the sending half, as net.TCPConn's does.
+func (c *fastConn) CloseWrite() error {
+	err := error(net.ErrClosed)
+	c.control(func(fd int) { err = unix.Shutdown(fd, unix.SHUT_WR) })
+	if err != nil {
+		return c.opErr("close", err)
+	}
+	return nil
 }
 
 // keepAlive turns TCP keep-alive probes on, as keepAlive does for a
@@ -425,29 +455,23 @@ func (c *fastConn) keepAlive() {
 }
 
 // netConn returns the connection as a *net.TCPConn, for a handler that
-// hijacks it or for Fallback; c is closed and must not be used after.
+// hijacks it; c is closed and must not be used after. Under c's mutex
+// throughout: a Close meanwhile would let net.FileConn duplicate a
+// descriptor number reused by then.
 func (c *fastConn) netConn() (net.Conn, error) {
 	c.mu.Lock()
-	f := c.file.Load()
-	closed := c.closed.Load()
-	c.mu.Unlock()
-	if closed {
-		return nil, net.ErrClosed
+	defer c.mu.Unlock()
+	if err := c.toPollerLocked(); err != nil {
+		return nil, err
 	}
-	if f == nil {
-		if err := c.toPoller(); err != nil {
-			return nil, err
-		}
-		f = c.file.Load()
-	}
-	nc, err := net.FileConn(f)
+	nc, err := net.FileConn(c.file.Load())
 	if err != nil {
 		return nil, err
 	}
 	// The duplicate carries the deadlines on.
 	setDeadline(nc.SetReadDeadline, c.rdl.Load())
 	setDeadline(nc.SetWriteDeadline, c.wdl.Load())
-	_ = c.Close()
+	_ = c.closeLocked()
 	return nc, nil
 }
 

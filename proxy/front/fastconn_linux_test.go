@@ -137,6 +137,36 @@ func TestFastConnCloseEndsAWait(t *testing.T) {
 	}
 }
 
+// Close waits for a system call on the bare socket that began before the
+// move to the poller: closing under it would let the call reach a
+// descriptor number that a new connection took meanwhile.
+func TestFastConnCloseWaitsForABareCall(t *testing.T) {
+	fc, _ := fastPair(t)
+	fc.inflight.Add(1) // a bare call between its check and its system call
+	if err := fc.toPoller(); err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan struct{})
+	go func() {
+		fc.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+		t.Fatal("Close did not wait for the bare call in flight")
+	case <-time.After(50 * time.Millisecond):
+	}
+	if _, err := unix.FcntlInt(uintptr(fc.fd), unix.F_GETFD, 0); err != nil {
+		t.Fatalf("the descriptor is closed under the bare call: %v", err)
+	}
+	fc.inflight.Add(-1)
+	select {
+	case <-closed:
+	case <-time.After(testTimeout):
+		t.Fatal("Close did not return once the bare call was over")
+	}
+}
+
 // Writes larger than the socket takes wait in the poller and arrive
 // whole and in order, writev's buffers too; TCP_NODELAY is set before
 // the second write.
@@ -169,6 +199,9 @@ func TestFastConnWrites(t *testing.T) {
 	if fc.file.Load() == nil {
 		t.Error("a write to a full socket did not move the connection to the poller")
 	}
+	if n, err := fc.Write(nil); n != 0 || err != nil {
+		t.Errorf("Write(nil) = %d, %v; want 0, nil", n, err)
+	}
 	fc.Close()
 	want := "head;a;" + string(big) + ";z"
 	if b := <-got; string(b) != want {
@@ -180,8 +213,7 @@ func TestFastConnWrites(t *testing.T) {
 // deadlines set; the fastConn is closed.
 func TestFastConnAsNetConn(t *testing.T) {
 	fc, client := fastPair(t)
-	deadline := time.Now().Add(time.Hour)
-	fc.SetReadDeadline(deadline)
+	fc.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
 	nc, err := fc.netConn()
 	if err != nil {
 		t.Fatal(err)
@@ -190,6 +222,10 @@ func TestFastConnAsNetConn(t *testing.T) {
 	if _, ok := nc.(*net.TCPConn); !ok {
 		t.Fatalf("netConn = %T, want *net.TCPConn", nc)
 	}
+	if _, err := nc.Read(make([]byte, 1)); !isTimeout(err) {
+		t.Fatalf("read on the net.TCPConn past the fastConn's deadline: %v; want a timeout", err)
+	}
+	nc.SetReadDeadline(time.Now().Add(testTimeout))
 	if _, err := fc.Read(make([]byte, 1)); !errors.Is(err, net.ErrClosed) {
 		t.Errorf("the fastConn after netConn: %v; want net.ErrClosed", err)
 	}

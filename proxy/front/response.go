@@ -200,13 +200,15 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	}
 	cc := w.cc
 	cc.stopWatch()
+	// The handler's now: Shutdown and Close leave it (and no longer read
+	// cc.c, which changes).
+	cc.s.untrackConn(cc)
 	c, err := asNetConn(cc.c)
 	if err != nil {
 		return nil, nil, err
 	}
 	w.hijacked = true
 	cc.c = c
-	cc.s.untrackConn(cc) // the handler's now: Shutdown and Close leave it
 	rest := &handedConn{Conn: cc.c, buf: bytes.Clone(cc.buf[cc.r:cc.w])}
 	cc.r = cc.w
 	_ = cc.c.SetDeadline(time.Time{})

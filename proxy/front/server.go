@@ -33,6 +33,8 @@
 // it hands over and those of requests that outlast a tick; give it a
 // listener with keep-alive off (net.ListenConfig{KeepAlive: -1}) to spare
 // the other connections four system calls each, as HAProxy and nginx do.
+// Connections accepted bare (below) have it off whatever the listener
+// says.
 //
 // Bare connections (Linux): from a *net.TCPListener, Server accepts the
 // connections that wait in the listener's queue itself, with accept4, and
@@ -42,8 +44,8 @@
 // calls instead of 11 to 12: no epoll_ctl add and delete, no getsockname
 // for a listener on one address, no TCP_NODELAY before a second write.
 // When no connection waits, Accept waits, and its connection is a
-// net.TCPConn. Hijacking handlers and Fallback get a net.TCPConn either
-// way.
+// net.TCPConn. Hijacking handlers get a net.TCPConn either way; Fallback
+// gets the connection as it is.
 //
 // Concurrency: one goroutine per connection, kept for the next
 // connection for a while when its own ends. The request path takes no

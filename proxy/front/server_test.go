@@ -33,7 +33,9 @@ func start(t *testing.T, h http.Handler, configure ...func(*http.Server)) (*Serv
 	for _, c := range configure {
 		c(fb)
 	}
-	s := &Server{Handler: h, Fallback: fb}
+	// Every connection accepted bare: those from the listener's Accept
+	// are net.TCPConns, which TestStrictMatchesNetHTTP covers too.
+	s := &Server{Handler: h, Fallback: fb, bareOnly: true}
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ln) }()
 	t.Cleanup(func() {
