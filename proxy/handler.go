@@ -225,13 +225,13 @@ func (p *Proxy) attempt(ex *exchange) error {
 	if err != nil {
 		if ex.r.Context().Err() == nil && !(b.removed() && errors.Is(err, context.Canceled)) && !grpcDeadlinePassed(ex) {
 			b.recordError(err)
-			b.failed(err.Error(), isTimeout(err))
+			b.failed(err.Error(), err)
 		}
 		return err
 	}
 	b.observe(time.Since(sent))
 	if res.StatusCode >= 500 {
-		b.failed("status "+strconv.Itoa(res.StatusCode), false)
+		b.failed("status "+strconv.Itoa(res.StatusCode), nil)
 	} else {
 		b.succeeded()
 	}

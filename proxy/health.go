@@ -1,9 +1,11 @@
 package proxy
 
 import (
+	"errors"
 	"net"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/cutoverproxy/cutover/discovery"
@@ -138,11 +140,22 @@ func (b *Backend) othersAvailable() bool {
 // detection.
 func (b *Backend) succeeded() { b.outlier.Success() }
 
-// failed records a connection failure or a 5xx response. It ejects the
-// backend when that many failed in a row, unless no other backend of the
-// service is available: the last one is never ejected. A timeout ejects
-// at once: a backend that hangs costs each request the whole timeout.
-func (b *Backend) failed(reason string, timeout bool) {
+// refusedEjection is the first ejection of a backend that refused the
+// connections (nothing listens on its port): a container that has started
+// and whose program does not listen yet, or one that restarts. The refusal
+// costs a retry next to nothing, and the backend may listen any moment:
+// its ejections start from this, not from the base ejection, and double
+// as those do.
+const refusedEjection = time.Second
+
+// failed records a connection failure or a 5xx response (err is the
+// failure, nil for a 5xx). It ejects the backend when that many failed
+// in a row, unless no other backend of the service is available: the
+// last one is never ejected. A timeout ejects at once: a backend that
+// hangs costs each request the whole timeout. Refused connections eject
+// for shorter (refusedEjection).
+func (b *Backend) failed(reason string, err error) {
+	timeout := err != nil && isTimeout(err)
 	if b.out.Load()&outEjected != 0 {
 		// Requests that were in flight when it was ejected: it is out
 		// already, and one fault is one ejection.
@@ -158,6 +171,9 @@ func (b *Backend) failed(reason string, timeout bool) {
 	}
 	if !eject {
 		return
+	}
+	if base := b.outlier.Config().BaseEjection; errors.Is(err, syscall.ECONNREFUSED) && base > refusedEjection {
+		d = max(refusedEjection, d/(base/refusedEjection))
 	}
 	if !b.othersAvailable() {
 		b.outlier.Declined()

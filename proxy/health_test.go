@@ -247,6 +247,36 @@ func TestProbeEndsEjection(t *testing.T) {
 	}
 }
 
+// A backend that refuses connections (its program does not listen yet)
+// is ejected for refusedEjection, not the base ejection's 30 s: once it
+// listens, it is back within about a second, without any active check.
+func TestRefusedConnectionsEjectBriefly(t *testing.T) {
+	addr := refusedAddr(t)
+	good := newChecked(t, "good", true)
+	h := newHarness(t, Config{})
+	h.p.Update(snapshot(service("app", addrEndpoint("late", addr), endpoint("good", good.Server))))
+	for range 20 {
+		if res, _ := h.get("/"); res.StatusCode != 200 {
+			t.Fatalf("GET while late refuses: %s, want 200 from good", res.Status)
+		}
+	}
+	waitState(t, h.p, "app", "late", "ejected")
+	if !strings.Contains(h.logs.String(), `"for":1000`) {
+		t.Errorf("the ejection's log does not say 1 s:\n%s", h.logs.String())
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("cannot listen on %s again: %v", addr, err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	waitState(t, h.p, "app", "late", "up")
+	if !strings.Contains(h.logs.String(), "backend back from ejection: ejection time over") {
+		t.Errorf("no log of the ejection's end:\n%s", h.logs.String())
+	}
+}
+
 // A backend that does not answer in time is ejected at once: a hung
 // backend costs at most one timeout per request in flight on it.
 func TestTimeoutEjectsAtOnce(t *testing.T) {

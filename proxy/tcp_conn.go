@@ -119,7 +119,7 @@ func (p *Proxy) dialTCP(ctx context.Context, b *Backend, preface []byte) (net.Co
 		err = &dialError{err}
 		if ctx.Err() == nil {
 			b.recordError(err)
-			b.failed(err.Error(), isTimeout(err))
+			b.failed(err.Error(), err)
 		}
 		return nil, err
 	}
