@@ -213,17 +213,7 @@ func TestProbeEndsEjection(t *testing.T) {
 		h.get("/")
 	}
 	waitState(t, h.p, "app", "bad", "ejected")
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Skipf("cannot listen on %s again: %v", addr, err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})}
-	go func() { _ = srv.Serve(ln) }()
-	defer srv.Close()
-	waitState(t, h.p, "app", "bad", "up")
-	if !strings.Contains(h.logs.String(), "backend back from ejection: health check passed") {
-		t.Errorf("no log of the ejection's end:\n%s", h.logs.String())
-	}
+	backListening(t, h, addr, "bad", "health check passed")
 
 	// 5xx answers with a passing probe: the ejection stays.
 	bad5 := newChecked(t, "bad5", true)
@@ -264,15 +254,23 @@ func TestRefusedConnectionsEjectBriefly(t *testing.T) {
 	if !strings.Contains(h.logs.String(), `"for":1000`) {
 		t.Errorf("the ejection's log does not say 1 s:\n%s", h.logs.String())
 	}
+	backListening(t, h, addr, "late", "ejection time over")
+}
+
+// backListening serves HTTP on addr, where backend id of service "app" was
+// refused, and waits until it is up again, its ejection's end logged with
+// why.
+func backListening(t *testing.T, h *harness, addr, id, why string) {
+	t.Helper()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Skipf("cannot listen on %s again: %v", addr, err)
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})}
 	go func() { _ = srv.Serve(ln) }()
-	defer srv.Close()
-	waitState(t, h.p, "app", "late", "up")
-	if !strings.Contains(h.logs.String(), "backend back from ejection: ejection time over") {
+	t.Cleanup(func() { srv.Close() })
+	waitState(t, h.p, "app", id, "up")
+	if !strings.Contains(h.logs.String(), "backend back from ejection: "+why) {
 		t.Errorf("no log of the ejection's end:\n%s", h.logs.String())
 	}
 }
