@@ -53,8 +53,8 @@ type fastConn struct {
 	wrote    atomic.Bool // a write went out: the next sets TCP_NODELAY
 	delay    atomic.Bool // TCP_NODELAY is not set yet
 
-	// The poller's read and write, made once: their arguments and
-	// results pass through these fields.
+	// The poller's read and write, made by the move to the poller: their
+	// arguments and results pass through these fields.
 	readFn, writeFn func(fd uintptr) bool
 	rp              []byte
 	rn              int
@@ -128,7 +128,6 @@ func (a *fastAcceptor) accept() (net.Conn, error) {
 	}
 	fc := &fastConn{fd: a.fd, remote: sockaddrAddr(a.sa), local: a.local}
 	fc.delay.Store(true)
-	fc.readFn, fc.writeFn = fc.pollRead, fc.pollWrite
 	if fc.local == nil {
 		fc.local = &net.TCPAddr{}
 		if lsa, err := unix.Getsockname(a.fd); err == nil {
@@ -367,6 +366,7 @@ func (c *fastConn) toPollerLocked() error {
 	setDeadline(f.SetReadDeadline, c.rdl.Load())
 	setDeadline(f.SetWriteDeadline, c.wdl.Load())
 	c.rc = rc
+	c.readFn, c.writeFn = c.pollRead, c.pollWrite
 	c.file.Store(f)
 	return nil
 }
