@@ -193,11 +193,20 @@ func (o *Outlier) streak(now time.Time) int32 {
 // duration is how long the next ejection lasts: BaseEjection doubled once
 // per ejection of the current streak, capped at MaxEjection.
 func (o *Outlier) duration(now time.Time) time.Duration {
+	return o.EjectionFrom(now, time.Duration(math.MaxInt64))
+}
+
+// EjectionFrom is how long the next ejection lasts when it starts from
+// first instead of BaseEjection (the shorter of the two), doubled once per
+// ejection of the current streak and capped at MaxEjection, as every
+// ejection is: for a kind of failure that should keep a backend out for
+// less.
+func (o *Outlier) EjectionFrom(now time.Time, first time.Duration) time.Duration {
 	base, maxD := time.Duration(o.base.Load()), o.maxEjection()
 	if base <= 0 {
 		base = DefaultBaseEjection
 	}
-	d := min(base, maxD)
+	d := min(base, first, maxD)
 	for range o.streak(now) {
 		if d >= maxD/2 {
 			return maxD

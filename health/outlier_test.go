@@ -166,6 +166,24 @@ func TestOutlierDoubling(t *testing.T) {
 	}
 }
 
+// EjectionFrom doubles from the shorter start as the base ejection
+// doubles, within the same streak and the same cap.
+func TestOutlierEjectionFrom(t *testing.T) {
+	var o Outlier
+	now := t0
+	for i, w := range []time.Duration{1, 2, 4, 8, 16, 32, 64, 128, 256, 300} {
+		w *= time.Second
+		if d := o.EjectionFrom(now, time.Second); d != w {
+			t.Fatalf("ejection %d: EjectionFrom(1s) = %v, want %v", i+1, d, w)
+		}
+		o.Ejected(now, w)
+		now = now.Add(w + o.Config().MaxEjection - time.Nanosecond)
+	}
+	if d := o.EjectionFrom(now, time.Hour); d != DefaultMaxEjection {
+		t.Errorf("EjectionFrom a start above the base = %v, want the base's doubling (%v)", d, DefaultMaxEjection)
+	}
+}
+
 func TestOutlierStreakReset(t *testing.T) {
 	var o Outlier // defaults: 30s base, 300s max
 	o.Ejected(t0, 30*time.Second)

@@ -172,8 +172,8 @@ func (b *Backend) failed(reason string, err error) {
 	if !eject {
 		return
 	}
-	if base := b.outlier.Config().BaseEjection; errors.Is(err, syscall.ECONNREFUSED) && base > refusedEjection {
-		d = max(refusedEjection, d/(base/refusedEjection))
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		d = b.outlier.EjectionFrom(now, refusedEjection)
 	}
 	if !b.othersAvailable() {
 		b.outlier.Declined()

@@ -50,8 +50,7 @@ type fastConn struct {
 	// Deadlines in Unix nanoseconds, 0 for none: the bare socket's
 	// reads and writes check them; file has them too once it is set.
 	rdl, wdl atomic.Int64
-	wrote    atomic.Bool // a write went out: the next sets TCP_NODELAY
-	delay    atomic.Bool // TCP_NODELAY is not set yet
+	writes   atomic.Int32 // the second sets TCP_NODELAY (counted that far)
 
 	// The poller's read and write, made by the move to the poller: their
 	// arguments and results pass through these fields.
@@ -127,7 +126,6 @@ func (a *fastAcceptor) accept() (net.Conn, error) {
 		return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: a.ln.Addr(), Err: err}
 	}
 	fc := &fastConn{fd: a.fd, remote: sockaddrAddr(a.sa), local: a.local}
-	fc.delay.Store(true)
 	if fc.local == nil {
 		fc.local = &net.TCPAddr{}
 		if lsa, err := unix.Getsockname(a.fd); err == nil {
@@ -242,7 +240,7 @@ func (c *fastConn) Write(p []byte) (int, error) {
 
 // writev writes every buffer of v, in order, with writev(2).
 func (c *fastConn) writev(v [][]byte) (int64, error) {
-	if c.wrote.Swap(true) && c.delay.Load() {
+	if c.writes.Load() < 2 && c.writes.Add(1) == 2 {
 		c.noDelay()
 	}
 	var total int64
@@ -331,7 +329,6 @@ func consume(v [][]byte, n int) [][]byte {
 
 // noDelay sets TCP_NODELAY, as net.TCPConn has it.
 func (c *fastConn) noDelay() {
-	c.delay.Store(false)
 	c.control(func(fd int) {
 		_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	})
@@ -363,15 +360,16 @@ func (c *fastConn) toPollerLocked() error {
 	}
 	f := os.NewFile(uintptr(c.fd), "tcp")
 	rc, _ := f.SyscallConn() // fails only for a nil File
-	setDeadline(f.SetReadDeadline, c.rdl.Load())
-	setDeadline(f.SetWriteDeadline, c.wdl.Load())
+	applyDeadline(f.SetReadDeadline, c.rdl.Load())
+	applyDeadline(f.SetWriteDeadline, c.wdl.Load())
 	c.rc = rc
 	c.readFn, c.writeFn = c.pollRead, c.pollWrite
 	c.file.Store(f)
 	return nil
 }
 
-func setDeadline(set func(time.Time) error, ns int64) {
+// applyDeadline gives set the deadline ns (Unix nanoseconds, 0 for none).
+func applyDeadline(set func(time.Time) error, ns int64) {
 	if ns == 0 {
 		_ = set(time.Time{})
 	} else {
@@ -469,8 +467,8 @@ func (c *fastConn) netConn() (net.Conn, error) {
 		return nil, err
 	}
 	// The duplicate carries the deadlines on.
-	setDeadline(nc.SetReadDeadline, c.rdl.Load())
-	setDeadline(nc.SetWriteDeadline, c.wdl.Load())
+	applyDeadline(nc.SetReadDeadline, c.rdl.Load())
+	applyDeadline(nc.SetWriteDeadline, c.wdl.Load())
 	_ = c.closeLocked()
 	return nc, nil
 }
