@@ -54,16 +54,19 @@ type h1conn struct {
 	// limit is what br may still read from c: maxResponseHeaderBytes
 	// while a response head is read, as net/http's Transport limits it.
 	limit int64
+	// deadline is the read deadline headDeadline set for a response
+	// head; zero once a read of a body cleared it.
+	deadline time.Time
 
 	// abort ends c's blocked reads and writes: the request's context
 	// ended. onCancel arms it, release disarms it; made once per
 	// connection, as are rc and sendFn, so that a request allocates
 	// neither.
-	abort   func()
-	hook    *reqctx.Hook    // armed with abort, or nil
-	hookCtx context.Context // the context whose hook is armed
-	stop    func() bool     // context.AfterFunc's, when no hook was armed
-	rc      syscall.RawConn
+	abort func()
+	ctx   context.Context // the request's, from onCancel to release
+	hook  *reqctx.Hook    // armed with abort, or nil
+	stop  func() bool     // context.AfterFunc's, when no hook was armed
+	rc    syscall.RawConn
 	// send's: sendFn checks and writes within a raw read of c; sent
 	// says it ran, sendErr is its error.
 	sendFn  func(fd uintptr) bool
@@ -94,8 +97,9 @@ func newH1Conn(c net.Conn) *h1conn {
 // ends: through ctx's reqctx.Hook when it has one (cutover's HTTP/1.1
 // server gives one; no lock, no allocation), else context.AfterFunc.
 func (pc *h1conn) onCancel(ctx context.Context) {
+	pc.ctx = ctx
 	if hook := reqctx.From(ctx); hook != nil && hook.Arm(&pc.abort) {
-		pc.hook, pc.hookCtx = hook, ctx
+		pc.hook = hook
 		if ctx.Err() != nil {
 			// Ended before the hook was armed: Fire may have found
 			// it empty.
@@ -110,18 +114,18 @@ func (pc *h1conn) onCancel(ctx context.Context) {
 // context.AfterFunc's stop does: then its abort ran, runs, or was set by
 // setReadDeadline, and the connection must not be used again.
 func (pc *h1conn) release() (aborted bool) {
-	if pc.hook != nil {
+	switch {
+	case pc.hook != nil:
 		pc.hook.Disarm(&pc.abort)
 		// The context ends before its hook fires: an ended context
 		// covers a Fire that took abort and has yet to run it.
-		aborted = pc.hookCtx.Err() != nil
-		pc.hook, pc.hookCtx = nil, nil
-		return aborted
-	}
-	if pc.stop != nil {
+		aborted = pc.ctx.Err() != nil
+		pc.hook = nil
+	case pc.stop != nil:
 		aborted = !pc.stop()
 		pc.stop = nil
 	}
+	pc.ctx = nil
 	return aborted
 }
 
@@ -133,10 +137,34 @@ func (pc *h1conn) Read(p []byte) (int, error) {
 	if int64(len(p)) > pc.limit {
 		p = p[:pc.limit]
 	}
+	if pc.limit == math.MaxInt64 && !pc.deadline.IsZero() {
+		// The body: the head's deadline, kept until a read of the body
+		// needs the connection, no longer holds.
+		pc.deadline = time.Time{}
+		setReadDeadline(pc.ctx, pc.c, time.Time{})
+	}
 	n, err := pc.c.Read(p)
 	pc.limit -= int64(n)
 	return n, err
 }
+
+// headDeadline makes the read deadline at least d and at most d plus
+// headSlack(d) from now, for a response head. It keeps the deadline set
+// for an earlier response while that is in range: a connection that
+// carries a request every few milliseconds sets one a second, not two a
+// request (the head's and the clearing after it, which now waits for a
+// body that is not yet all read, see Read).
+func (pc *h1conn) headDeadline(d time.Duration) {
+	earliest := time.Now().Add(d)
+	if pc.deadline.Before(earliest) || pc.deadline.After(earliest.Add(headSlack(d))) {
+		pc.deadline = earliest.Add(headSlack(d))
+		setReadDeadline(pc.ctx, pc.c, pc.deadline)
+	}
+}
+
+// headSlack is how much later than d a response-header timeout may end:
+// an eighth of d, at most a second.
+func headSlack(d time.Duration) time.Duration { return min(d/8, time.Second) }
 
 func newH1(dial func(ctx context.Context, network, addr string) (net.Conn, error), maxIdle int, idleTimeout, headerTimeout time.Duration) *h1 {
 	return &h1{dial: dial, maxIdle: maxIdle, idleTimeout: idleTimeout, headerTimeout: headerTimeout}
@@ -389,26 +417,33 @@ func (h *h1) close() {
 // aLongTimeAgo is a deadline in the past: it interrupts a blocked read.
 var aLongTimeAgo = time.Unix(1, 0)
 
-// wireRequest writes a request to a backend connection.
-type wireRequest interface {
-	writeTo(bw *bufio.Writer) error
+// wireRequest says how do writes its request r to a backend connection:
+// as net/http writes it (std, an outbound request), or from the client's
+// request as writeRequest writes it, to the backend at addr with the
+// request ID id. A struct, not an interface: the exchange the proxy's
+// request comes from stays on its goroutine's stack.
+type wireRequest struct {
+	std      bool
+	addr, id string
 }
 
-// stdRequest is a request that net/http writes (Request.Write).
-type stdRequest http.Request
-
-func (r *stdRequest) writeTo(bw *bufio.Writer) error { return (*http.Request)(r).Write(bw) }
+func (w *wireRequest) writeTo(bw *bufio.Writer, r *http.Request) error {
+	if w.std {
+		return r.Write(bw)
+	}
+	return writeRequest(bw, r, w.addr, w.id)
+}
 
 // RoundTrip sends r on an idle or new connection.
 func (h *h1) RoundTrip(r *http.Request) (*http.Response, error) {
-	return h.do(r, (*stdRequest)(r))
+	return h.do(r, &wireRequest{std: true})
 }
 
 // do writes a request with w and reads the response to r (whose
 // context and method count). A reused connection that turns out to be
 // closed by the backend before any byte of the answer is retried once on
 // a newly dialled one, for an idempotent request, as net/http does.
-func (h *h1) do(r *http.Request, w wireRequest) (*http.Response, error) {
+func (h *h1) do(r *http.Request, w *wireRequest) (*http.Response, error) {
 	for try := 0; ; try++ {
 		pc, reused, err := h.get(r.Context(), try > 0)
 		if err != nil {
@@ -431,14 +466,14 @@ func (h *h1) do(r *http.Request, w wireRequest) (*http.Response, error) {
 
 // exchange writes a request and reads the response headers. check: pc is
 // reused, and send checks it first.
-func (h *h1) exchange(pc *h1conn, r *http.Request, w wireRequest, check bool) (*http.Response, error) {
+func (h *h1) exchange(pc *h1conn, r *http.Request, w *wireRequest, check bool) (*http.Response, error) {
 	pc.onCancel(r.Context())
-	if err := w.writeTo(pc.bw); err != nil {
+	if err := w.writeTo(pc.bw, r); err != nil {
 		pc.release()
 		return nil, err
 	}
 	if h.headerTimeout > 0 {
-		setReadDeadline(r.Context(), pc.c, time.Now().Add(h.headerTimeout))
+		pc.headDeadline(h.headerTimeout)
 	}
 	err := pc.send(check)
 	if pc.sendErr != nil {
@@ -457,9 +492,6 @@ func (h *h1) exchange(pc *h1conn, r *http.Request, w wireRequest, check bool) (*
 			return nil, errHeaderTimeout
 		}
 		return nil, err
-	}
-	if h.headerTimeout > 0 {
-		setReadDeadline(r.Context(), pc.c, time.Time{})
 	}
 	res.Body = &h1body{rc: res.Body, pc: pc, h: h, keep: !res.Close}
 	return res, nil

@@ -602,6 +602,62 @@ func TestH1ResponseHeaderTimeout(t *testing.T) {
 	}
 }
 
+// The response-header timeout holds for every head on a kept connection,
+// whether the deadline of an earlier request was kept (a small body read
+// from the buffer), has passed while the connection was idle, or was
+// cleared for a body that took longer than the timeout, or for one that
+// took a moment.
+func TestH1HeadDeadlineAcrossRequests(t *testing.T) {
+	const timeout = 200 * time.Millisecond
+	idle := timeout + 2*headSlack(timeout)
+	rb := newRawBackend(t, func(c net.Conn, br *bufio.Reader, _ int) {
+		for i := 0; ; i++ {
+			if _, err := http.ReadRequest(br); err != nil {
+				return
+			}
+			switch i {
+			case 0:
+				io.WriteString(c, okResponse)
+			case 1:
+				time.Sleep(timeout / 4)
+				io.WriteString(c, okResponse)
+			case 2:
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab")
+				time.Sleep(idle)
+				io.WriteString(c, "cd")
+			case 3:
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nef")
+				time.Sleep(time.Millisecond)
+				io.WriteString(c, "gh")
+			default:
+				io.Copy(io.Discard, br) // no answer: the timeout ends the request
+				return
+			}
+		}
+	})
+	h := newTestH1(rb.addr(), timeout)
+	defer h.close()
+	want := []string{"ok", "ok", "abcd", "efgh"}
+	for i, w := range want {
+		if i == 1 {
+			time.Sleep(idle) // the kept deadline passes
+		}
+		if _, body, err := fetch(t, h, "GET", rb.addr()); err != nil || body != w {
+			t.Fatalf("request %d: %q, %v; want %q", i, body, err, w)
+		}
+	}
+	if n := rb.accepted.Load(); n != 1 {
+		t.Errorf("%d connections, want 1", n)
+	}
+	began := time.Now()
+	if _, _, err := fetch(t, h, "GET", rb.addr()); !errors.Is(err, errHeaderTimeout) {
+		t.Fatalf("a request never answered: %v, want %v", err, errHeaderTimeout)
+	}
+	if d := time.Since(began); d < timeout {
+		t.Errorf("the %v header timeout ended the request after %v", timeout, d)
+	}
+}
+
 func TestH1ClientCancelEndsTheWait(t *testing.T) {
 	forEachCancel(t, func(t *testing.T, withCancel func() (context.Context, context.CancelFunc)) {
 		rb := silentBackend(t)

@@ -61,11 +61,11 @@ func parseResponse(head string, br *bufio.Reader, r *http.Request) (*http.Respon
 	if !ok {
 		return nil, false
 	}
-	h, ok := parseHeader(lines)
+	fr := new(fastResponse)
+	h, ok := parseHeader(lines, fr.values[:])
 	if !ok {
 		return nil, false
 	}
-	fr := new(fastResponse)
 	res := &fr.res
 	*res = http.Response{
 		Status:     line[len("HTTP/1.1 "):],
@@ -108,11 +108,15 @@ func statusLine(line string) (code int, ok bool) {
 // textproto reads them, into a header whose keys and values are
 // substrings of lines (but for keys not in canonical form). It reports
 // false for a line headerLine refuses, and for Transfer-Encoding and
-// Trailer, which net/http reads in ways of their own.
-func parseHeader(lines string) (http.Header, bool) {
+// Trailer, which net/http reads in ways of their own. Single values are
+// stored in values when it has room for them, else in an array of their
+// own.
+func parseHeader(lines string, values []string) (http.Header, bool) {
 	n := strings.Count(lines, "\r\n") - 1 // the empty line holds no field
 	h := make(http.Header, n)
-	values := make([]string, n) // one backing array for single values, as textproto does
+	if len(values) < n {
+		values = make([]string, n) // one backing array for single values, as textproto does
+	}
 	for {
 		line, rest, _ := strings.Cut(lines, "\r\n")
 		lines = rest
@@ -142,11 +146,23 @@ func headerLine(line string) (key, value string, ok bool) {
 	if !ok || !httpguts.ValidHeaderFieldName(name) {
 		return "", "", false
 	}
-	value = strings.Trim(value, " \t")
+	value = trimOWS(value)
 	if !httpguts.ValidHeaderFieldValue(value) {
 		return "", "", false
 	}
 	return textproto.CanonicalMIMEHeaderKey(name), value, true
+}
+
+// trimOWS trims the spaces and tabs around s, as strings.Trim(s, " \t")
+// does, without building a cutset for each call.
+func trimOWS(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
 }
 
 // connectionClose reports whether an HTTP/1.1 response's Connection
@@ -169,10 +185,12 @@ func fixPragmaCacheControl(h http.Header) {
 }
 
 // fastResponse is a response that parseResponse read, with the body it has
-// if it has a Content-Length: one allocation instead of two.
+// if it has a Content-Length and the single values of its header (when
+// there are no more than values holds): one allocation instead of three.
 type fastResponse struct {
-	res  http.Response
-	body lengthBody
+	res    http.Response
+	body   lengthBody
+	values [8]string
 }
 
 // setBody sets res's ContentLength and Body as ReadResponse does, the body

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"math/rand/v2"
@@ -247,7 +246,7 @@ func (p *Proxy) attempt(ex *exchange) error {
 // both allow, else through its round tripper.
 func (p *Proxy) roundTrip(ex *exchange, b *Backend) (*http.Response, error) {
 	if ex.fast && b.fast != nil {
-		return b.fast.do(ex.r, ex)
+		return b.fast.do(ex.r, &wireRequest{addr: b.addr, id: ex.id})
 	}
 	if ex.out == nil {
 		out, err := p.outbound(ex)
@@ -261,11 +260,6 @@ func (p *Proxy) roundTrip(ex *exchange, b *Backend) (*http.Response, error) {
 		ex.out.Body = ex.body.next()
 	}
 	return b.rt.RoundTrip(ex.out)
-}
-
-// writeTo writes the client's request to ex.backend's fast path.
-func (ex *exchange) writeTo(bw *bufio.Writer) error {
-	return writeRequest(bw, ex.r, ex.backend.addr, ex.id)
 }
 
 // retriable reports whether a failed attempt may be repeated on another

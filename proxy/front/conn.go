@@ -94,7 +94,8 @@ func (cc *conn) serve() {
 			}
 			return
 		}
-		req, ok := parse(head)
+		box := new(requestBox)
+		req, ok := parse(head, box.values[:])
 		if !ok {
 			if served && cc.s.h2c() && head == h2Preface {
 				// net/http looks for the preface at the start of a
@@ -103,7 +104,7 @@ func (cc *conn) serve() {
 				// over, it would be taken for a connection's start.
 				cc.r += len(head)
 				cc.serveRequest(&request{method: "PRI", target: "*", url: &url.URL{Path: "*"},
-					header: http.Header{}, close: true, preface: true})
+					header: http.Header{}, close: true, preface: true}, &box.r)
 				return
 			}
 			cc.handOver(time.Time{})
@@ -111,7 +112,7 @@ func (cc *conn) serve() {
 			return
 		}
 		cc.r += len(head)
-		if !cc.serveRequest(&req) {
+		if !cc.serveRequest(&req, &box.r) {
 			return
 		}
 		afterPost = req.method == http.MethodPost
@@ -266,10 +267,16 @@ func (cc *conn) handOver(deadline time.Time) {
 	cc.s.handoff.deliver(hc)
 }
 
-// serveRequest runs the handler for req and reports whether the
-// connection may serve another request.
-func (cc *conn) serveRequest(req *request) bool {
-	r := new(http.Request)
+// requestBox is a request with room for the single values of its header:
+// one allocation where there would be two.
+type requestBox struct {
+	r      http.Request
+	values [12]string
+}
+
+// serveRequest runs the handler for req, made into r, and reports whether
+// the connection may serve another request.
+func (cc *conn) serveRequest(req *request, r *http.Request) bool {
 	*r = *cc.tmpl
 	r.Method = req.method
 	r.URL = req.url

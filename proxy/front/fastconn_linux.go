@@ -61,6 +61,9 @@ type fastConn struct {
 	wv              [][]byte
 	wn              int64
 	werr            error
+	// one holds Write's buffer for writev, which would otherwise move
+	// a vector of one to the heap on every call.
+	one [1][]byte
 }
 
 // fastAcceptor accepts fastConns from a TCP listener, for one goroutine.
@@ -233,8 +236,9 @@ func (c *fastConn) pollRead(fd uintptr) bool {
 }
 
 func (c *fastConn) Write(p []byte) (int, error) {
-	v := [1][]byte{p}
-	n, err := c.writev(v[:])
+	c.one[0] = p
+	n, err := c.writev(c.one[:])
+	c.one[0] = nil
 	return int(n), err
 }
 

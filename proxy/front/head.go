@@ -126,7 +126,7 @@ func writeField(bw *out, k string, vs []string) {
 		}
 		bw.WriteString(k)
 		bw.WriteString(": ")
-		bw.WriteString(strings.Trim(v, " \t"))
+		bw.WriteString(trimOWS(v))
 		bw.WriteString("\r\n")
 	}
 }

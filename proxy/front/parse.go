@@ -27,8 +27,10 @@ type request struct {
 // asks for more than a response (Expect, Upgrade, the HTTP/2 preface),
 // that net/http reads in a way of its own (HTTP/1.0, Pragma, a target not
 // in origin form) or refuses, and every byte or form it does not expect:
-// those go to net/http, which answers them as it always does.
-func parse(head string) (request, bool) {
+// those go to net/http, which answers them as it always does. The header's
+// single values are stored in values when it has room for them (the
+// caller allocates it with the request), else in an array of their own.
+func parse(head string, values []string) (request, bool) {
 	line, rest, _ := strings.Cut(head, "\r\n")
 	var req request
 	var ok bool
@@ -42,7 +44,9 @@ func parse(head string) (request, bool) {
 	req.url = u
 	n := strings.Count(rest, "\r\n")
 	req.header = make(http.Header, n)
-	values := make([]string, n) // one backing array for single values, as textproto does
+	if len(values) < n {
+		values = make([]string, n) // one backing array for single values, as textproto does
+	}
 	hosts := 0
 	for {
 		line, rest, _ = strings.Cut(rest, "\r\n")
@@ -114,13 +118,25 @@ func headerLine(line string) (key, value string, ok bool) {
 			return "", "", false
 		}
 	}
-	value = strings.Trim(line[i+1:], " \t")
+	value = trimOWS(line[i+1:])
 	for j := 0; j < len(value); j++ {
 		if c := value[j]; c < ' ' && c != '\t' || c >= 0x7f {
 			return "", "", false
 		}
 	}
 	return textproto.CanonicalMIMEHeaderKey(name), value, true
+}
+
+// trimOWS trims the spaces and tabs around s, as strings.Trim(s, " \t")
+// does, without building a cutset for each call.
+func trimOWS(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
 }
 
 // hasToken reports whether the comma-separated list v has token, in any
@@ -140,7 +156,7 @@ func listElems(lists ...string) iter.Seq[string] {
 	return func(yield func(string) bool) {
 		for _, list := range lists {
 			for t := range strings.SplitSeq(list, ",") {
-				if t = strings.Trim(t, " \t"); t != "" && !yield(t) {
+				if t = trimOWS(t); t != "" && !yield(t) {
 					return
 				}
 			}
