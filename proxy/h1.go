@@ -9,11 +9,13 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/cutoverproxy/cutover/internal/rawio"
 	"github.com/cutoverproxy/cutover/proxy/reqctx"
 	"golang.org/x/net/http/httpguts"
 )
@@ -30,7 +32,10 @@ import (
 // written by Request.Write. Every other request (bodies, upgrades, Expect)
 // goes to the Transport. A pooled connection is checked for a close or
 // stray bytes as the request is written, and the response is waited for
-// without a read that fails first (send).
+// without a read that fails first (send). The check, the writes within
+// send and the reads are raw system calls (internal/rawio) on the
+// connection's RawConn, which the runtime does not watch; elsewhere than
+// on Linux, the connection's own Read and Write, without the check.
 type h1 struct {
 	dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// idle is the pool of idle connections, made by the first put: a
@@ -73,6 +78,14 @@ type h1conn struct {
 	sent    bool
 	sendErr error
 	peekBuf [1]byte
+	// wfd is the descriptor while send's callback runs, else -1: Write
+	// writes to it directly.
+	wfd int
+	// readFn is Read's raw read of rp into rn, rerr.
+	readFn func(fd uintptr) bool
+	rp     []byte
+	rn     int
+	rerr   error
 }
 
 // maxResponseHeaderBytes bounds a response head, as the Transport's
@@ -82,12 +95,13 @@ const maxResponseHeaderBytes = 1 << 20
 var errHeaderTooLarge = errors.New("backend's response headers exceed 1 MiB")
 
 func newH1Conn(c net.Conn) *h1conn {
-	pc := &h1conn{c: c, bw: bufio.NewWriterSize(c, 4<<10), limit: math.MaxInt64}
+	pc := &h1conn{c: c, limit: math.MaxInt64, wfd: -1}
+	pc.bw = bufio.NewWriterSize(pc, 4<<10)
 	pc.br = bufio.NewReaderSize(pc, 16<<10)
 	pc.abort = func() { _ = pc.c.SetDeadline(aLongTimeAgo) }
-	if sc, ok := c.(syscall.Conn); ok {
+	if sc, ok := c.(syscall.Conn); ok && rawio.Supported {
 		if rc, err := sc.SyscallConn(); err == nil {
-			pc.rc, pc.sendFn = rc, pc.sendOnce
+			pc.rc, pc.sendFn, pc.readFn = rc, pc.sendOnce, pc.rawRead
 		}
 	}
 	return pc
@@ -143,9 +157,34 @@ func (pc *h1conn) Read(p []byte) (int, error) {
 		pc.deadline = time.Time{}
 		setReadDeadline(pc.ctx, pc.c, time.Time{})
 	}
-	n, err := pc.c.Read(p)
+	n, err := pc.read(p)
 	pc.limit -= int64(n)
 	return n, err
+}
+
+// read reads from c, with a raw read when c has a RawConn.
+func (pc *h1conn) read(p []byte) (int, error) {
+	if pc.rc == nil {
+		return pc.c.Read(p)
+	}
+	pc.rp, pc.rn, pc.rerr = p, 0, nil
+	err := pc.rc.Read(pc.readFn)
+	n := pc.rn
+	if err == nil {
+		err = pc.rerr
+	}
+	pc.rp, pc.rerr = nil, nil
+	switch {
+	case err != nil:
+		if ne, ok := err.(*net.OpError); ok {
+			ne.Op = "read" // RawConn's "raw-read"
+			return 0, ne
+		}
+		return 0, &net.OpError{Op: "read", Net: "tcp", Source: pc.c.LocalAddr(), Addr: pc.c.RemoteAddr(), Err: os.NewSyscallError("read", err)}
+	case n == 0 && len(p) > 0:
+		return 0, io.EOF
+	}
+	return n, nil
 }
 
 // headDeadline makes the read deadline at least d and at most d plus
@@ -338,13 +377,49 @@ func (pc *h1conn) sendOnce(fd uintptr) bool {
 		return true
 	}
 	pc.sent = true
-	n, _, err := syscall.Recvfrom(int(fd), pc.peekBuf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-	if n >= 0 || (err != syscall.EAGAIN && err != syscall.EWOULDBLOCK) {
+	if _, err := rawio.Peek(int(fd), pc.peekBuf[:]); err != syscall.EAGAIN {
 		pc.sendErr = errNotQuiet
 		return true
 	}
+	pc.wfd = int(fd)
 	pc.sendErr = pc.bw.Flush()
+	pc.wfd = -1
 	return pc.sendErr != nil
+}
+
+// Write writes p to the connection: within send's callback with raw
+// writes for as long as the socket takes them, the rest (and every other
+// write) through c.
+func (pc *h1conn) Write(p []byte) (int, error) {
+	n := 0
+	for pc.wfd >= 0 && n < len(p) {
+		m, err := rawio.Write(pc.wfd, p[n:])
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			if err == syscall.EAGAIN {
+				break
+			}
+			return n, &net.OpError{Op: "write", Net: "tcp", Source: pc.c.LocalAddr(), Addr: pc.c.RemoteAddr(), Err: os.NewSyscallError("write", err)}
+		}
+		n += m
+	}
+	if n == len(p) {
+		return n, nil
+	}
+	m, err := pc.c.Write(p[n:])
+	return n + m, err
+}
+
+// rawRead is Read's callback: false while the socket has nothing.
+func (pc *h1conn) rawRead(fd uintptr) bool {
+	n, err := rawio.Read(int(fd), pc.rp)
+	if err == syscall.EAGAIN || err == syscall.EINTR {
+		return false
+	}
+	pc.rn, pc.rerr = n, err
+	return true
 }
 
 // put returns a connection whose response was read to its end.

@@ -372,6 +372,35 @@ func forEachCancel(t *testing.T, f func(t *testing.T, withCancel func() (context
 // send writes the request and returns once the answer can be read; on a
 // reused connection, only if the backend has neither closed it nor sent
 // anything (errNotQuiet, and nothing written).
+// Within send, the request is written with raw writes until the socket
+// is full, and the rest through the connection, which waits: a request
+// larger than the socket's buffers arrives whole and in order.
+func TestH1ConnWriteFillsTheSocketThenWaits(t *testing.T) {
+	a, b := tcpPair(t)
+	pc := newH1Conn(a)
+	if pc.rc == nil {
+		t.Skip("no raw system calls here")
+	}
+	pc.rc.Control(func(fd uintptr) { pc.wfd = int(fd) })
+	defer func() { pc.wfd = -1 }()
+	p := make([]byte, 32<<20) // more than a loopback socket's send and receive buffers
+	for i := range p {
+		p[i] = byte(i / 4093)
+	}
+	got := make(chan []byte, 1)
+	go func() {
+		time.Sleep(100 * time.Millisecond) // the raw writes fill the socket meanwhile
+		buf, _ := io.ReadAll(io.LimitReader(b, int64(len(p))))
+		got <- buf
+	}()
+	if n, err := pc.Write(p); n != len(p) || err != nil {
+		t.Fatalf("Write = %d, %v; want %d, nil", n, err, len(p))
+	}
+	if buf := <-got; !bytes.Equal(buf, p) {
+		t.Errorf("the peer read %d bytes, not the %d written in order", len(buf), len(p))
+	}
+}
+
 func TestSendChecksAndWaitsForTheAnswer(t *testing.T) {
 	const req = "GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 	t.Run("quiet", func(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cutoverproxy/cutover/internal/rawio"
 	"golang.org/x/sys/unix"
 )
 
@@ -20,7 +21,9 @@ import (
 // would have to wait (a read before the client sent, a write to a full
 // socket) hands the socket to the poller, as an os.File over the same
 // descriptor (two system calls), and every read and write after goes
-// through the poller as net.TCPConn's do. A connection that carries one
+// through the poller as net.TCPConn's do, waiting there but reading and
+// writing, as before, with raw system calls (internal/rawio) that the
+// runtime does not watch. A connection that carries one
 // request, whose bytes are there when it is read and whose response fits
 // the socket, never enters the poller: it spares the epoll_ctl add and
 // delete, the getsockname and the setsockopt(TCP_NODELAY) of a
@@ -184,7 +187,7 @@ func (c *fastConn) Read(p []byte) (int, error) {
 			return 0, c.opErr("read", err)
 		}
 		for {
-			n, err, ok := c.bare(func(fd int) (int, error) { return unix.Read(fd, p) })
+			n, err, ok := c.bare(func(fd int) (int, error) { return rawio.Read(fd, p) })
 			if !ok {
 				break
 			}
@@ -227,7 +230,7 @@ func (c *fastConn) Read(p []byte) (int, error) {
 
 // pollRead is the poller's read: false while the socket has nothing.
 func (c *fastConn) pollRead(fd uintptr) bool {
-	n, err := unix.Read(int(fd), c.rp)
+	n, err := rawio.Read(int(fd), c.rp)
 	if err == unix.EAGAIN || err == unix.EINTR {
 		return false
 	}
@@ -253,7 +256,7 @@ func (c *fastConn) writev(v [][]byte) (int64, error) {
 			return 0, c.opErr("write", err)
 		}
 		for len(v) > 0 {
-			n, err, ok := c.bare(func(fd int) (int, error) { return unix.Writev(fd, v) })
+			n, err, ok := c.bare(func(fd int) (int, error) { return rawio.Writev(fd, v) })
 			if !ok {
 				break
 			}
@@ -299,7 +302,7 @@ func (c *fastConn) writev(v [][]byte) (int64, error) {
 // pollWrite is the poller's write: false while the socket is full.
 func (c *fastConn) pollWrite(fd uintptr) bool {
 	for len(c.wv) > 0 {
-		n, err := unix.Writev(int(fd), c.wv)
+		n, err := rawio.Writev(int(fd), c.wv)
 		if n > 0 {
 			c.wn += int64(n)
 			c.wv = consume(c.wv, n)

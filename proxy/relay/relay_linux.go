@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"unsafe"
 
+	"github.com/cutoverproxy/cutover/internal/rawio"
 	"golang.org/x/sys/unix"
 )
 
@@ -296,7 +297,7 @@ func (l *loop) run() {
 		rerr := l.raw.Read(func(uintptr) bool {
 			for {
 				var n int
-				n, err = pollNow(l.epfd, events)
+				n, err = rawio.PollNow(l.epfd, events)
 				if err == unix.EINTR {
 					continue
 				}
@@ -603,7 +604,7 @@ func (l *loop) pull(p *Pair, d int) {
 // returns the bytes read, a slice of buf.
 func (l *loop) read(p *Pair, d int, buf []byte) []byte {
 	dir, src := &p.dir[d], &p.side[d]
-	n, err := rawIO(unix.SYS_READ, src.fd, buf)
+	n, err := rawio.Read(src.fd, buf)
 	switch {
 	case n > 0:
 		switch {
@@ -650,7 +651,7 @@ func (l *loop) flush(p *Pair, d int) bool {
 			n, err = int(m), serr
 			dir.inPipe -= max(n, 0)
 		} else {
-			n, err = rawIO(unix.SYS_WRITE, dst.fd, dir.pending)
+			n, err = rawio.Write(dst.fd, dir.pending)
 			dir.pending = dir.pending[max(n, 0):]
 		}
 		if n > 0 {
@@ -715,28 +716,4 @@ func (l *loop) endAll(err error) {
 			l.end(p, err)
 		}
 	}
-}
-
-// rawIO is read(2) or write(2) on a non-blocking socket, made without
-// telling the runtime that a system call begins (RawSyscall): it never
-// waits. A loopback write runs the receiver's TCP stack and can take tens
-// of microseconds; announced (Syscall), that is long enough for the
-// runtime's monitor to hand the loop's processor to another thread, waking
-// one for each such write.
-func rawIO(trap uintptr, fd int, p []byte) (int, error) {
-	r, _, e := syscall.RawSyscall(trap, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
-	if e != 0 {
-		return -1, e
-	}
-	return int(r), nil
-}
-
-// pollNow is epoll_wait without waiting (epoll_pwait, which every
-// architecture has), made as rawIO for the same reason.
-func pollNow(epfd int, events []unix.EpollEvent) (int, error) {
-	r, _, e := syscall.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(unsafe.SliceData(events))), uintptr(len(events)), 0, 0, 0)
-	if e != 0 {
-		return 0, e
-	}
-	return int(r), nil
 }

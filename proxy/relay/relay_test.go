@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cutoverproxy/cutover/internal/rawio"
 	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
 )
@@ -560,7 +561,7 @@ func drive(t *testing.T, l *loop, done func() bool) {
 		if l.mail.Load() {
 			l.readMail()
 		}
-		n, err := pollNow(l.epfd, events)
+		n, err := rawio.PollNow(l.epfd, events)
 		if err != nil && err != unix.EINTR {
 			t.Fatal(err)
 		}
@@ -614,7 +615,7 @@ func TestAFullArenaIsWrittenMidPass(t *testing.T) {
 		})
 	}
 	events := make([]unix.EpollEvent, 128)
-	n, err := pollNow(l.epfd, events)
+	n, err := rawio.PollNow(l.epfd, events)
 	if err != nil || n < len(rigs) {
 		t.Fatalf("one poll found %d events (%v), want at least %d", n, err, len(rigs))
 	}

@@ -1,0 +1,83 @@
+// Package rawio makes the system calls of the data path on non-blocking
+// sockets without telling Go's runtime that a system call begins
+// (RawSyscall, not Syscall).
+//
+// An announced system call (entersyscall) lets the runtime's monitor take
+// the goroutine's processor away when the call is still running at its
+// next look, and hand it to another thread, which it may have to wake. A
+// loopback write runs the receiver's TCP stack and can take tens of
+// microseconds, so under load the monitor keeps finding such calls: it
+// polls every 20 µs instead of backing off, and wakes threads for
+// processors that are handed back a moment later. None of these calls can
+// wait (the sockets do not block), so the processor has nothing to give
+// away. Every function returns what the system call returned, the count
+// as 0 when it failed.
+package rawio
+
+import (
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Supported says that the functions work here.
+const Supported = true
+
+// Read is read(2).
+func Read(fd int, p []byte) (int, error) {
+	return result(syscall.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p))))
+}
+
+// Write is write(2).
+func Write(fd int, p []byte) (int, error) {
+	return result(syscall.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p))))
+}
+
+// maxIovecs is how many buffers one Writev passes; the rest wait for the
+// next call, as a short write's would.
+const maxIovecs = 16
+
+// Writev is writev(2) of the first maxIovecs buffers of v; empty buffers
+// are skipped.
+func Writev(fd int, v [][]byte) (int, error) {
+	var iov [maxIovecs]unix.Iovec
+	n := 0
+	for _, b := range v {
+		if len(b) == 0 {
+			continue
+		}
+		if n == len(iov) {
+			break
+		}
+		iov[n].Base = unsafe.SliceData(b)
+		iov[n].SetLen(len(b))
+		n++
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	return result(syscall.RawSyscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(n)))
+}
+
+// Peek is recv(2) with MSG_PEEK and MSG_DONTWAIT into p: what the socket
+// holds, without taking it, and EAGAIN when it holds nothing.
+func Peek(fd int, p []byte) (int, error) {
+	r, _, e := syscall.RawSyscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)),
+		unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
+	return result(r, 0, e)
+}
+
+// PollNow is epoll_wait without waiting (epoll_pwait, which every
+// architecture has).
+func PollNow(epfd int, events []unix.EpollEvent) (int, error) {
+	r, _, e := syscall.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(unsafe.SliceData(events))), uintptr(len(events)), 0, 0, 0)
+	return result(r, 0, e)
+}
+
+func result(r, _ uintptr, e syscall.Errno) (int, error) {
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), nil
+}

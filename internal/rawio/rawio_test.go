@@ -1,0 +1,87 @@
+//go:build linux
+
+package rawio
+
+import (
+	"bytes"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// socketPair is two connected non-blocking stream sockets.
+func socketPair(t *testing.T) (int, int) {
+	t.Helper()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fds[0]); unix.Close(fds[1]) })
+	return fds[0], fds[1]
+}
+
+func TestCallsReportWhatTheSystemCallsDo(t *testing.T) {
+	a, b := socketPair(t)
+	buf := make([]byte, 64)
+	if n, err := Read(a, buf); n != 0 || err != syscall.EAGAIN {
+		t.Errorf("Read of an empty socket = %d, %v; want 0, EAGAIN", n, err)
+	}
+	if n, err := Peek(a, buf); n != 0 || err != syscall.EAGAIN {
+		t.Errorf("Peek of an empty socket = %d, %v; want 0, EAGAIN", n, err)
+	}
+	if n, err := Write(b, []byte("hello")); n != 5 || err != nil {
+		t.Fatalf("Write = %d, %v", n, err)
+	}
+	if n, err := Peek(a, buf[:1]); n != 1 || err != nil || buf[0] != 'h' {
+		t.Errorf("Peek = %d, %v, %q; want 1, nil, h", n, err, buf[:1])
+	}
+	if n, err := Read(a, buf); n != 5 || err != nil || string(buf[:n]) != "hello" {
+		t.Errorf("Read = %d, %v, %q; want the peeked bytes still there", n, err, buf[:max(n, 0)])
+	}
+	// Writev skips empty buffers and takes the first maxIovecs others.
+	var v [][]byte
+	var want []byte
+	for i := range maxIovecs + 4 {
+		v = append(v, nil, []byte{byte('a' + i)})
+		if i < maxIovecs {
+			want = append(want, byte('a'+i))
+		}
+	}
+	if n, err := Writev(b, v); n != maxIovecs || err != nil {
+		t.Fatalf("Writev = %d, %v; want %d, nil", n, err, maxIovecs)
+	}
+	if n, _ := Read(a, buf); !bytes.Equal(buf[:n], want) {
+		t.Errorf("after Writev the peer read %q, want %q", buf[:n], want)
+	}
+	if n, err := Writev(b, [][]byte{nil, {}}); n != 0 || err != nil {
+		t.Errorf("Writev of nothing = %d, %v; want 0, nil", n, err)
+	}
+	unix.Shutdown(b, unix.SHUT_WR)
+	if n, err := Read(a, buf); n != 0 || err != nil {
+		t.Errorf("Read after the peer's close = %d, %v; want 0, nil (the end)", n, err)
+	}
+	if _, err := Write(-1, buf); err != syscall.EBADF {
+		t.Errorf("Write to no descriptor: %v, want EBADF", err)
+	}
+}
+
+func TestPollNowDoesNotWait(t *testing.T) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(epfd)
+	a, b := socketPair(t)
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, a, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(a)}); err != nil {
+		t.Fatal(err)
+	}
+	events := make([]unix.EpollEvent, 4)
+	if n, err := PollNow(epfd, events); n != 0 || err != nil {
+		t.Errorf("PollNow with nothing ready = %d, %v; want 0, nil", n, err)
+	}
+	Write(b, []byte("x"))
+	if n, err := PollNow(epfd, events); n != 1 || err != nil || events[0].Fd != int32(a) {
+		t.Errorf("PollNow with a readable socket = %d, %v; want 1, nil", n, err)
+	}
+}
