@@ -151,7 +151,7 @@ func (pc *h1conn) Read(p []byte) (int, error) {
 	if int64(len(p)) > pc.limit {
 		p = p[:pc.limit]
 	}
-	if pc.limit == math.MaxInt64 && !pc.deadline.IsZero() {
+	if pc.limit == math.MaxInt64 && !pc.deadline.IsZero() && pc.ctx != nil {
 		// The body: the head's deadline, kept until a read of the body
 		// needs the connection, no longer holds.
 		pc.deadline = time.Time{}
@@ -414,12 +414,17 @@ func (pc *h1conn) Write(p []byte) (int, error) {
 
 // rawRead is Read's callback: false while the socket has nothing.
 func (pc *h1conn) rawRead(fd uintptr) bool {
-	n, err := rawio.Read(int(fd), pc.rp)
-	if err == syscall.EAGAIN || err == syscall.EINTR {
-		return false
+	for {
+		n, err := rawio.Read(int(fd), pc.rp)
+		switch err {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false
+		}
+		pc.rn, pc.rerr = n, err
+		return true
 	}
-	pc.rn, pc.rerr = n, err
-	return true
 }
 
 // put returns a connection whose response was read to its end.
@@ -625,6 +630,10 @@ type h1body struct {
 }
 
 func (b *h1body) Read(p []byte) (int, error) {
+	if b.done {
+		// The connection may be another request's by now.
+		return 0, http.ErrBodyReadAfterClose
+	}
 	n, err := b.rc.Read(p)
 	switch {
 	case err == io.EOF:

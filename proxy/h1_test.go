@@ -369,15 +369,14 @@ func forEachCancel(t *testing.T, f func(t *testing.T, withCancel func() (context
 	})
 }
 
-// send writes the request and returns once the answer can be read; on a
-// reused connection, only if the backend has neither closed it nor sent
-// anything (errNotQuiet, and nothing written).
-// Within send, the request is written with raw writes until the socket
-// is full, and the rest through the connection, which waits: a request
-// larger than the socket's buffers arrives whole and in order.
+// Within send (wfd set), h1conn.Write writes with raw system calls until
+// the socket is full, and the rest through the connection, which waits:
+// bytes beyond the socket's buffers arrive whole and in order, some raw,
+// the rest through net.Conn.Write.
 func TestH1ConnWriteFillsTheSocketThenWaits(t *testing.T) {
 	a, b := tcpPair(t)
-	pc := newH1Conn(a)
+	counted := &writeCounter{TCPConn: a.(*net.TCPConn)}
+	pc := newH1Conn(counted)
 	if pc.rc == nil {
 		t.Skip("no raw system calls here")
 	}
@@ -399,8 +398,26 @@ func TestH1ConnWriteFillsTheSocketThenWaits(t *testing.T) {
 	if buf := <-got; !bytes.Equal(buf, p) {
 		t.Errorf("the peer read %d bytes, not the %d written in order", len(buf), len(p))
 	}
+	if n := counted.n.Load(); n == 0 || n == int64(len(p)) {
+		t.Errorf("net.Conn.Write wrote %d of %d bytes, want the rest after the raw writes", n, len(p))
+	}
 }
 
+// writeCounter counts the bytes written through Write.
+type writeCounter struct {
+	*net.TCPConn
+	n atomic.Int64
+}
+
+func (c *writeCounter) Write(p []byte) (int, error) {
+	n, err := c.TCPConn.Write(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// send writes the request and returns once the answer can be read; on a
+// reused connection, only if the backend has neither closed it nor sent
+// anything (errNotQuiet, and nothing written).
 func TestSendChecksAndWaitsForTheAnswer(t *testing.T) {
 	const req = "GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 	t.Run("quiet", func(t *testing.T) {
@@ -684,6 +701,72 @@ func TestH1HeadDeadlineAcrossRequests(t *testing.T) {
 	}
 	if d := time.Since(began); d < timeout {
 		t.Errorf("the %v header timeout ended the request after %v", timeout, d)
+	}
+}
+
+// A busy connection keeps the deadline set for an earlier response head:
+// 20 requests with small bodies, one right after the other, set it once,
+// not 40 times.
+func TestH1HeadDeadlineIsKeptOnABusyConnection(t *testing.T) {
+	rb := newRawBackend(t, answerEach(okResponse))
+	var sets atomic.Int64
+	h := newH1(func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "tcp", rb.addr())
+		if err != nil {
+			return nil, err
+		}
+		return &deadlineCounter{TCPConn: c.(*net.TCPConn), sets: &sets}, nil
+	}, 4, 4*time.Second, time.Minute)
+	defer h.close()
+	for i := range 20 {
+		if _, body, err := fetch(t, h, "GET", rb.addr()); err != nil || body != "ok" {
+			t.Fatalf("request %d: %q, %v", i, body, err)
+		}
+	}
+	if n := rb.accepted.Load(); n != 1 {
+		t.Fatalf("%d connections, want 1", n)
+	}
+	if n := sets.Load(); n < 1 || n > 2 { // 2 if the requests spanned its 1 s of slack
+		t.Errorf("the read deadline was set %d times for 20 requests, want 1", n)
+	}
+}
+
+// deadlineCounter counts the read deadlines set on a connection.
+type deadlineCounter struct {
+	*net.TCPConn
+	sets *atomic.Int64
+}
+
+func (c *deadlineCounter) SetReadDeadline(t time.Time) error {
+	c.sets.Add(1)
+	return c.TCPConn.SetReadDeadline(t)
+}
+
+// A body read after its Close fails as net/http's does: its connection
+// may be carrying another request by then.
+func TestH1BodyReadAfterClose(t *testing.T) {
+	rb := newRawBackend(t, func(c net.Conn, br *bufio.Reader, _ int) {
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nab")
+		io.Copy(io.Discard, br)
+	})
+	h := newTestH1(rb.addr(), time.Minute)
+	defer h.close()
+	req, _ := http.NewRequest("GET", "http://"+rb.addr()+"/", nil)
+	res, err := h.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 2)
+	if _, err := io.ReadFull(res.Body, buf); err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if n, err := res.Body.Read(buf); n != 0 || err != http.ErrBodyReadAfterClose {
+		t.Errorf("Read after Close = %d, %v; want 0, %v", n, err, http.ErrBodyReadAfterClose)
 	}
 }
 

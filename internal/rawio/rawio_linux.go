@@ -10,8 +10,15 @@
 // polls every 20 µs instead of backing off, and wakes threads for
 // processors that are handed back a moment later. None of these calls can
 // wait (the sockets do not block), so the processor has nothing to give
-// away. Every function returns what the system call returned, the count
-// as 0 when it failed.
+// away. A raw call cannot be preempted either, so a write passes at most
+// maxWrite bytes (a short write, which callers handle anyway). Every
+// function returns what the system call returned, the count as 0 when it
+// failed. Under the race detector, the calls report the memory they read
+// and write, and order the goroutines that communicate through them, as
+// golang.org/x/sys/unix does.
+//
+// Elsewhere than on Linux, the functions are the announced system calls
+// on Unix (no Writev or PollNow) and fail on other systems (Supported).
 package rawio
 
 import (
@@ -24,40 +31,55 @@ import (
 // Supported says that the functions work here.
 const Supported = true
 
+// maxWrite bounds the bytes of one Write or Writev: a loopback write
+// runs the receiver's TCP stack, and a stop of the world waits for it.
+const maxWrite = 256 << 10
+
 // Read is read(2).
 func Read(fd int, p []byte) (int, error) {
-	return result(syscall.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p))))
+	n, err := result(syscall.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p))))
+	raceRead(p, n, err)
+	return n, err
 }
 
-// Write is write(2).
+// Write is write(2) of up to maxWrite bytes of p.
 func Write(fd int, p []byte) (int, error) {
-	return result(syscall.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p))))
+	p = p[:min(len(p), maxWrite)]
+	raceBeforeWrite()
+	n, err := result(syscall.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p))))
+	raceWritten(p, n)
+	return n, err
 }
 
 // maxIovecs is how many buffers one Writev passes; the rest wait for the
 // next call, as a short write's would.
 const maxIovecs = 16
 
-// Writev is writev(2) of the first maxIovecs buffers of v; empty buffers
-// are skipped.
+// Writev is writev(2) of the first maxIovecs buffers of v, up to
+// maxWrite bytes; empty buffers are skipped.
 func Writev(fd int, v [][]byte) (int, error) {
 	var iov [maxIovecs]unix.Iovec
-	n := 0
+	n, size := 0, 0
 	for _, b := range v {
 		if len(b) == 0 {
 			continue
 		}
-		if n == len(iov) {
+		if n == len(iov) || size == maxWrite {
 			break
 		}
+		b = b[:min(len(b), maxWrite-size)]
 		iov[n].Base = unsafe.SliceData(b)
 		iov[n].SetLen(len(b))
 		n++
+		size += len(b)
 	}
 	if n == 0 {
 		return 0, nil
 	}
-	return result(syscall.RawSyscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(n)))
+	raceBeforeWrite()
+	m, err := result(syscall.RawSyscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(n)))
+	raceWrittenv(v, m)
+	return m, err
 }
 
 // Peek is recv(2) with MSG_PEEK and MSG_DONTWAIT into p: what the socket
@@ -65,7 +87,9 @@ func Writev(fd int, v [][]byte) (int, error) {
 func Peek(fd int, p []byte) (int, error) {
 	r, _, e := syscall.RawSyscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)),
 		unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
-	return result(r, 0, e)
+	n, err := result(r, 0, e)
+	raceRead(p, n, err)
+	return n, err
 }
 
 // PollNow is epoll_wait without waiting (epoll_pwait, which every

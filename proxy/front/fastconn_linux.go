@@ -230,12 +230,17 @@ func (c *fastConn) Read(p []byte) (int, error) {
 
 // pollRead is the poller's read: false while the socket has nothing.
 func (c *fastConn) pollRead(fd uintptr) bool {
-	n, err := rawio.Read(int(fd), c.rp)
-	if err == unix.EAGAIN || err == unix.EINTR {
-		return false
+	for {
+		n, err := rawio.Read(int(fd), c.rp)
+		switch err {
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		}
+		c.rn, c.rerr = n, err
+		return true
 	}
-	c.rn, c.rerr = max(n, 0), err
-	return true
 }
 
 func (c *fastConn) Write(p []byte) (int, error) {

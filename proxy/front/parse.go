@@ -42,7 +42,7 @@ func parse(head string, values []string) (request, bool) {
 		return req, false
 	}
 	req.url = u
-	n := strings.Count(rest, "\r\n")
+	n := max(strings.Count(rest, "\r\n")-1, 0) // the empty line holds no field
 	req.header = make(http.Header, n)
 	if len(values) < n {
 		values = make([]string, n) // one backing array for single values, as textproto does
