@@ -242,15 +242,7 @@ func (pc *h1conn) Write(p []byte) (int, error) {
 
 // rawRead is Read's callback: false while the socket has nothing.
 func (pc *h1conn) rawRead(fd uintptr) bool {
-	for {
-		n, err := rawio.Read(int(fd), pc.rp)
-		switch err {
-		case syscall.EINTR:
-			continue
-		case syscall.EAGAIN:
-			return false
-		}
-		pc.rn, pc.rerr = n, err
-		return true
-	}
+	n, err, done := rawio.ReadNow(int(fd), pc.rp)
+	pc.rn, pc.rerr = n, err
+	return done
 }

@@ -12,3 +12,5 @@ func Read(int, []byte) (int, error)     { return 0, errors.ErrUnsupported }
 func Write(int, []byte) (int, error)    { return 0, errors.ErrUnsupported }
 func Writev(int, [][]byte) (int, error) { return 0, errors.ErrUnsupported }
 func Peek(int, []byte) (int, error)     { return 0, errors.ErrUnsupported }
+
+func ReadNow(int, []byte) (int, error, bool) { return 0, errors.ErrUnsupported, true }

@@ -66,6 +66,25 @@ func TestCallsReportWhatTheSystemCallsDo(t *testing.T) {
 	}
 }
 
+func TestReadNowSaysWhenToWait(t *testing.T) {
+	a, b := socketPair(t)
+	buf := make([]byte, 8)
+	if n, err, done := ReadNow(a, buf); n != 0 || err != nil || done {
+		t.Errorf("ReadNow of an empty socket = %d, %v, %v; want 0, nil, false (wait)", n, err, done)
+	}
+	Write(b, []byte("abc"))
+	if n, err, done := ReadNow(a, buf); n != 3 || err != nil || !done {
+		t.Errorf("ReadNow = %d, %v, %v; want 3, nil, true", n, err, done)
+	}
+	unix.Shutdown(b, unix.SHUT_WR)
+	if n, err, done := ReadNow(a, buf); n != 0 || err != nil || !done {
+		t.Errorf("ReadNow at the end = %d, %v, %v; want 0, nil, true", n, err, done)
+	}
+	if _, err, done := ReadNow(-1, buf); err != syscall.EBADF || !done {
+		t.Errorf("ReadNow of no descriptor: %v, %v; want EBADF, true", err, done)
+	}
+}
+
 func TestPollNowDoesNotWait(t *testing.T) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {

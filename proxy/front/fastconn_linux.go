@@ -230,17 +230,9 @@ func (c *fastConn) Read(p []byte) (int, error) {
 
 // pollRead is the poller's read: false while the socket has nothing.
 func (c *fastConn) pollRead(fd uintptr) bool {
-	for {
-		n, err := rawio.Read(int(fd), c.rp)
-		switch err {
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return false
-		}
-		c.rn, c.rerr = n, err
-		return true
-	}
+	n, err, done := rawio.ReadNow(int(fd), c.rp)
+	c.rn, c.rerr = n, err
+	return done
 }
 
 func (c *fastConn) Write(p []byte) (int, error) {
