@@ -156,12 +156,13 @@ func (pc *h1conn) read(p []byte) (int, error) {
 // headSlack(d) from now, for a response head. It keeps the deadline set
 // for an earlier response while that is in range: a connection that
 // carries a request every few milliseconds sets one a second, not two a
-// request (the head's and the clearing after it, which now waits for a
-// body that is not yet all read, see Read).
+// request (the head's and the clearing after it, which Read does only
+// when a read of the body needs the socket).
 func (pc *h1conn) headDeadline(d time.Duration) {
 	earliest := time.Now().Add(d)
-	if pc.deadline.Before(earliest) || pc.deadline.After(earliest.Add(headSlack(d))) {
-		pc.deadline = earliest.Add(headSlack(d))
+	latest := earliest.Add(headSlack(d))
+	if pc.deadline.Before(earliest) || pc.deadline.After(latest) {
+		pc.deadline = latest
 		setReadDeadline(pc.ctx, pc.c, pc.deadline)
 	}
 }
