@@ -11,14 +11,15 @@
 // processors that are handed back a moment later. None of these calls can
 // wait (the sockets do not block), so the processor has nothing to give
 // away. A raw call cannot be preempted either, so a write passes at most
-// maxWrite bytes (a short write, which callers handle anyway). Every
+// maxWrite bytes (a short write, which callers handle anyway); Splice
+// leaves the bound to its caller. Every
 // function returns what the system call returned, the count as 0 when it
 // failed. Under the race detector, the calls report the memory they read
 // and write, and order the goroutines that communicate through them, as
 // golang.org/x/sys/unix does.
 //
 // Elsewhere than on Linux, the functions are the announced system calls
-// on Unix (no Writev or PollNow) and fail on other systems (Supported).
+// on Unix (no Writev, PollNow or Splice) and fail on other systems (Supported).
 package rawio
 
 import (
@@ -90,6 +91,16 @@ func Peek(fd int, p []byte) (int, error) {
 	n, err := result(r, 0, e)
 	raceRead(p, n, err)
 	return n, err
+}
+
+// Splice is splice(2) of up to n bytes from in to out with flags, where
+// one of the two is a pipe. It touches no memory of the process. The caller
+// bounds n: a splice out of a pipe runs the receiver's TCP stack for every
+// byte it moves, and a stop of the world waits for it (proxy/relay moves
+// up to its pipe's 1 MiB: 50 µs on average, at most 0.6 ms under perf
+// trace, at 2 GB/s through loopback).
+func Splice(in, out, n, flags int) (int, error) {
+	return result(syscall.RawSyscall6(unix.SYS_SPLICE, uintptr(in), 0, uintptr(out), 0, uintptr(n), uintptr(flags)))
 }
 
 // PollNow is epoll_wait without waiting (epoll_pwait, which every

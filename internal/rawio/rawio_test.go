@@ -104,3 +104,38 @@ func TestPollNowDoesNotWait(t *testing.T) {
 		t.Errorf("PollNow with a readable socket = %d, %v; want 1, nil", n, err)
 	}
 }
+
+func TestSpliceMovesBytesThroughAPipe(t *testing.T) {
+	a, b := socketPair(t)
+	c, d := socketPair(t)
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_NONBLOCK|unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(p[0]); unix.Close(p[1]) })
+	const flags = unix.SPLICE_F_NONBLOCK | unix.SPLICE_F_MOVE
+	if n, err := Splice(a, p[1], 1<<20, flags); n != 0 || err != syscall.EAGAIN {
+		t.Errorf("Splice of an empty socket = %d, %v; want 0, EAGAIN", n, err)
+	}
+	if n, err := Splice(p[0], d, 1<<20, flags); n != 0 || err != syscall.EAGAIN {
+		t.Errorf("Splice of an empty pipe = %d, %v; want 0, EAGAIN", n, err)
+	}
+	Write(b, []byte("hello, pipe"))
+	if n, err := Splice(a, p[1], 5, flags); n != 5 || err != nil {
+		t.Fatalf("Splice of 5 into the pipe = %d, %v", n, err)
+	}
+	if n, err := Splice(p[0], d, 5, flags); n != 5 || err != nil {
+		t.Fatalf("Splice out of the pipe = %d, %v", n, err)
+	}
+	buf := make([]byte, 64)
+	if n, _ := Read(c, buf); string(buf[:n]) != "hello" {
+		t.Errorf("through the pipe came %q, want hello", buf[:n])
+	}
+	if n, _ := Read(a, buf); string(buf[:n]) != ", pipe" {
+		t.Errorf("the socket kept %q, want the rest", buf[:n])
+	}
+	unix.Shutdown(b, unix.SHUT_WR)
+	if n, err := Splice(a, p[1], 1<<20, flags); n != 0 || err != nil {
+		t.Errorf("Splice after the peer's close = %d, %v; want 0, nil (the end)", n, err)
+	}
+}

@@ -23,6 +23,8 @@ const (
 	// pipeSize is the capacity asked for a bulk direction's pipe, and the
 	// most one splice moves (Go's io.Copy uses the same).
 	pipeSize = 1 << 20
+	// spliceFlags: neither end waits.
+	spliceFlags = unix.SPLICE_F_NONBLOCK | unix.SPLICE_F_MOVE
 	// arenaSize is what one pass can read before it writes (see pass):
 	// room for 16 reads that fill the buffer, far more small ones.
 	arenaSize = 16 * bufSize
@@ -573,7 +575,7 @@ func (l *loop) serve(p *Pair) {
 func (l *loop) pull(p *Pair, d int) {
 	dir, src := &p.dir[d], &p.side[d]
 	if dir.pipe[0] >= 0 {
-		n, err := unix.Splice(src.fd, nil, dir.pipe[1], nil, pipeSize, unix.SPLICE_F_NONBLOCK|unix.SPLICE_F_MOVE)
+		n, err := rawio.Splice(src.fd, dir.pipe[1], pipeSize, spliceFlags)
 		switch {
 		case n > 0:
 			dir.inPipe += int(n)
@@ -647,8 +649,7 @@ func (l *loop) flush(p *Pair, d int) bool {
 		var n int
 		var err error
 		if dir.inPipe > 0 {
-			m, serr := unix.Splice(dir.pipe[0], nil, dst.fd, nil, dir.inPipe, unix.SPLICE_F_NONBLOCK|unix.SPLICE_F_MOVE)
-			n, err = int(m), serr
+			n, err = rawio.Splice(dir.pipe[0], dst.fd, dir.inPipe, spliceFlags)
 			dir.inPipe -= max(n, 0)
 		} else {
 			n, err = rawio.Write(dst.fd, dir.pending)
