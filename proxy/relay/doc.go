@@ -35,7 +35,10 @@
 // Small messages go through the loop's buffer; once a read fills it, the
 // direction is a bulk transfer and moves through a pipe with splice, as
 // Go's io.Copy between TCP connections and HAProxy's splice-auto do, so its
-// bytes do not pass through user space.
+// bytes do not pass through user space. The loop's reads, writes, splices
+// and epoll_waits are raw system calls (internal/rawio): a loopback write
+// or splice runs the receiver's TCP stack, and announced, it would let the
+// runtime hand the loop's processor to another thread meanwhile.
 //
 // Semantics are relayTCP's in package proxy: when one side ends its sending
 // cleanly, the other side's sending half is shut down once everything read

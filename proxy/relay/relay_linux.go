@@ -578,7 +578,7 @@ func (l *loop) pull(p *Pair, d int) {
 		n, err := rawio.Splice(src.fd, dir.pipe[1], pipeSize, spliceFlags)
 		switch {
 		case n > 0:
-			dir.inPipe += int(n)
+			dir.inPipe += n
 			// A splice that moved less than asked may have stopped at
 			// the pipe's slots, not at the socket's end: only EAGAIN
 			// says the socket is drained.
