@@ -95,7 +95,7 @@ func (cc *conn) serve() {
 			return
 		}
 		box := new(requestBox)
-		req, ok := parse(head, box.values[:])
+		req, ok := parse(head, &box.url, box.values[:])
 		if !ok {
 			if served && cc.s.h2c() && head == h2Preface {
 				// net/http looks for the preface at the start of a
@@ -267,10 +267,11 @@ func (cc *conn) handOver(deadline time.Time) {
 	cc.s.handoff.deliver(hc)
 }
 
-// requestBox is a request with room for the single values of its header:
-// one allocation where there would be two.
+// requestBox is a request with room for its URL and the single values of
+// its header: one allocation where there would be three.
 type requestBox struct {
 	r      http.Request
+	url    url.URL
 	values [12]string
 }
 

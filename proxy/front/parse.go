@@ -27,19 +27,23 @@ type request struct {
 // asks for more than a response (Expect, Upgrade, the HTTP/2 preface),
 // that net/http reads in a way of its own (HTTP/1.0, Pragma, a target not
 // in origin form) or refuses, and every byte or form it does not expect:
-// those go to net/http, which answers them as it always does. The header's
-// single values are stored in values when it has room for them (the
-// caller allocates it with the request), else in an array of their own.
-func parse(head string, values []string) (request, bool) {
+// those go to net/http, which answers them as it always does. The URL is
+// read into u, and the header's single values are stored in values when it
+// has room for them (the caller allocates both with the request); a target
+// that needs decoding gets a URL of its own, and values beyond those an
+// array of their own.
+func parse(head string, u *url.URL, values []string) (request, bool) {
 	line, rest, _ := strings.Cut(head, "\r\n")
 	var req request
 	var ok bool
 	if req.method, req.target, ok = requestLine(line); !ok {
 		return req, false
 	}
-	u, err := url.ParseRequestURI(req.target)
-	if err != nil {
-		return req, false
+	if !plainURL(req.target, u) {
+		var err error
+		if u, err = url.ParseRequestURI(req.target); err != nil {
+			return req, false
+		}
 	}
 	req.url = u
 	n := max(strings.Count(rest, "\r\n")-1, 0) // the empty line holds no field
@@ -103,6 +107,32 @@ func requestLine(line string) (method, target string, ok bool) {
 	}
 	return method, target, true
 }
+
+// plainURL sets u to what url.ParseRequestURI reads from target, a target
+// that requestLine took, when its path has nothing to decode: letters,
+// digits and -._~$&+,/:;=@ only, which url.URL's Path holds as they are
+// (RawPath empty). It reports false for any other path; the query is taken
+// as it is, as url does.
+func plainURL(target string, u *url.URL) bool {
+	path, query, hasQuery := strings.Cut(target, "?")
+	for i := 0; i < len(path); i++ {
+		if !plainPath[path[i]] {
+			return false
+		}
+	}
+	// url sets ForceQuery for a target whose one "?" is its last byte.
+	*u = url.URL{Path: path, RawQuery: query, ForceQuery: hasQuery && query == ""}
+	return true
+}
+
+// plainPath holds the bytes that url.URL keeps as they are in a path.
+var plainPath = func() (t [256]bool) {
+	for c := range t {
+		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			strings.IndexByte("-._~$&+,/:;=@", byte(c)) >= 0
+	}
+	return t
+}()
 
 // headerLine splits "Name: value" with a token name and a value of
 // visible ASCII, spaces and tabs, trimmed of the spaces and tabs around

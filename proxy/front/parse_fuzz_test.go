@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/textproto"
+	"net/url"
 	"reflect"
 	"slices"
 	"strings"
@@ -35,7 +36,7 @@ func FuzzParseReadsAsNetHTTP(f *testing.F) {
 			return // no head: Server reads on, or hands the bytes over
 		}
 		head := stream[:end+4]
-		got, ok := parse(head, make([]string, 2)) // room for two values: both ways are fuzzed
+		got, ok := parse(head, new(url.URL), make([]string, 2)) // room for two values: both ways are fuzzed
 		if !ok {
 			return
 		}
