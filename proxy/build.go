@@ -14,6 +14,18 @@ func emptyTable() *Table {
 	return &Table{exact: map[string]*routeSet{}, wildcard: map[string]*routeSet{}, byName: map[string]*Service{}}
 }
 
+// tableFor is an empty table with room for the services of s and the
+// hosts of prev, which the next table mostly keeps: its maps do not grow
+// while it is built (10,000 backends: a tenth of a build was rehashing).
+func tableFor(s discovery.Snapshot, prev *Table) *Table {
+	return &Table{
+		exact:    make(map[string]*routeSet, len(prev.exact)),
+		wildcard: make(map[string]*routeSet, len(prev.wildcard)),
+		byName:   make(map[string]*Service, len(s.Services)),
+		services: make([]*Service, 0, len(s.Services)),
+	}
+}
+
 // Update builds a table from s and swaps it in. A service whose
 // configuration is unchanged keeps its Service (its backends and its
 // policy's state) from the table before, so that a change to one service
@@ -36,14 +48,14 @@ func (p *Proxy) Update(s discovery.Snapshot) {
 		}
 		p.backends = make(map[string]*Backend, n)
 	}
-	t := emptyTable()
+	t := tableFor(s, prev)
 	t.snapshot = s
 	// Two services of one name (the Merger never gives any) share their
 	// backends' IDs: with such a name in either table, every service is
 	// built afresh, so that no kept Service loses a backend that the
 	// other one's rebuild or removal took out.
 	t.dupNames = duplicateNames(s.Services)
-	var targets []health.Target
+	targets := make([]health.Target, 0, p.targets)
 	for _, ds := range s.Services {
 		svc := prev.byName[ds.Name]
 		if prev.dupNames || t.dupNames || svc == nil || !svc.config.Equal(ds) {
@@ -74,6 +86,7 @@ func (p *Proxy) Update(s discovery.Snapshot) {
 	}
 	p.replaced = p.replaced[:0]
 	p.forget(prev, t)
+	p.targets = len(targets)
 	p.monitor.Set(targets)
 }
 

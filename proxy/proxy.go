@@ -151,6 +151,7 @@ type Proxy struct {
 	stats    map[string]*serviceStats
 	replaced []*Backend // backends replaced by the Update in progress
 	build    uint64     // number of the Update in progress
+	targets  int        // health targets of the last Update: room for the next
 }
 
 // New returns a Proxy with an empty table.
