@@ -8,7 +8,9 @@ import (
 // Snapshot is the complete desired state reported by one provider, or the
 // merged state of all of them. Services are sorted by name; Problems list the
 // configuration errors that were found while building it (the valid parts are
-// kept).
+// kept). A service's routes and endpoints are read-only once the snapshot is
+// made: providers share them between snapshots (the file provider keeps
+// those of unchanged services), and Sort and the Merger never write them.
 type Snapshot struct {
 	Services []Service
 	Problems []Problem
@@ -169,13 +171,13 @@ func (s Snapshot) Service(name string) (Service, bool) {
 }
 
 // Sort puts services, routes and endpoints in their canonical order so that
-// equal states compare equal.
+// equal states compare equal. It sorts the Services slice in place but
+// never writes a service's routes or endpoints: those out of order are
+// sorted on a copy, so a provider may share them between its snapshots
+// (the file provider keeps the services of unchanged entries).
 func (s *Snapshot) Sort() {
 	for i := range s.Services {
-		svc := &s.Services[i]
-		slices.SortFunc(svc.Routes, compareRoutes)
-		svc.Routes = slices.Compact(svc.Routes)
-		slices.SortFunc(svc.Endpoints, compareEndpoints)
+		s.Services[i] = s.Services[i].sorted()
 	}
 	slices.SortFunc(s.Services, compareServices)
 }

@@ -1,6 +1,7 @@
 package discovery
 
 import (
+	"slices"
 	"testing"
 )
 
@@ -78,5 +79,28 @@ func TestStrings(t *testing.T) {
 	}
 	if got := (Route{Host: "a.com", Path: "/"}).String(); got != "a.com/" {
 		t.Errorf("route String() = %q", got)
+	}
+}
+
+// TestSortWritesNoRoutesOrEndpoints checks that Sort leaves the routes and
+// endpoints it was given as they were, sorting those out of order on
+// copies: providers share them between snapshots, and other goroutines
+// read the snapshots before.
+func TestSortWritesNoRoutesOrEndpoints(t *testing.T) {
+	routes := []Route{{Host: "b.com"}, {Host: "a.com"}, {Host: "a.com"}}
+	endpoints := []Endpoint{{ID: "2"}, {ID: "1"}}
+	sorted := []Route{{Host: "a.com"}, {Host: "b.com"}}
+	kept := []Endpoint{{ID: "1"}, {ID: "2"}}
+	s := Snapshot{Services: []Service{{Name: "b", Routes: routes, Endpoints: endpoints}, {Name: "a", Routes: sorted, Endpoints: kept}}}
+	s.Sort()
+	if routes[0].Host != "b.com" || endpoints[0].ID != "2" {
+		t.Errorf("Sort wrote the routes or endpoints it was given: %+v, %+v", routes, endpoints)
+	}
+	b, _ := s.Service("b")
+	if !slices.Equal(b.Routes, sorted) || !slices.Equal(b.Endpoints, kept) {
+		t.Errorf("after Sort, service b has %+v and %+v, want %+v and %+v", b.Routes, b.Endpoints, sorted, kept)
+	}
+	if a, _ := s.Service("a"); &a.Routes[0] != &sorted[0] || &a.Endpoints[0] != &kept[0] {
+		t.Error("Sort copied routes or endpoints already in order")
 	}
 }

@@ -1,8 +1,6 @@
 package file
 
 import (
-	"slices"
-
 	"go.yaml.in/yaml/v3"
 
 	"github.com/cutoverproxy/cutover/discovery"
@@ -75,7 +73,9 @@ func (r *reparser) entries(p *parser, chunks []chunk) ([]entry, bool) {
 		first[c.name] = c.line
 		if hit != nil {
 			next[hit.text] = hit
-			entries = append(entries, entry{cloneService(hit.svc), c.line})
+			// Shared with the cache: a snapshot's routes and endpoints
+			// are read-only (see discovery.Snapshot).
+			entries = append(entries, entry{hit.svc, c.line})
 		}
 	}
 	r.services = next
@@ -150,13 +150,4 @@ func relocate(n *yaml.Node, shift int) bool {
 		}
 	}
 	return true
-}
-
-// cloneService returns a copy of svc that shares no slice with it: the
-// snapshot sorts its services' slices in place and goes to other
-// goroutines, and the cache must not change.
-func cloneService(svc discovery.Service) discovery.Service {
-	svc.Routes = slices.Clone(svc.Routes)
-	svc.Endpoints = slices.Clone(svc.Endpoints)
-	return svc
 }
