@@ -10,9 +10,8 @@ import (
 	"github.com/cutoverproxy/cutover/health"
 )
 
-func emptyTable() *Table {
-	return &Table{exact: map[string]*routeSet{}, wildcard: map[string]*routeSet{}, byName: map[string]*Service{}}
-}
+// emptyTable is the table of a Proxy before its first Update.
+func emptyTable() *Table { return tableFor(discovery.Snapshot{}, &Table{}) }
 
 // tableFor is an empty table with room for the services of s and the
 // hosts of prev, which the next table mostly keeps: its maps do not grow

@@ -12,14 +12,14 @@
 // wait (the sockets do not block), so the processor has nothing to give
 // away. A raw call cannot be preempted either, so a write passes at most
 // maxWrite bytes (a short write, which callers handle anyway); Splice
-// leaves the bound to its caller. Every
-// function returns what the system call returned, the count as 0 when it
-// failed. Under the race detector, the calls report the memory they read
-// and write, and order the goroutines that communicate through them, as
-// golang.org/x/sys/unix does.
+// leaves the bound to its caller. Every function returns what the system
+// call returned, the count as 0 when it failed. Under the race detector,
+// the calls report the memory they read and write, and order the
+// goroutines that communicate through them, as golang.org/x/sys/unix does.
 //
 // Elsewhere than on Linux, the functions are the announced system calls
-// on Unix (no Writev, PollNow or Splice) and fail on other systems (Supported).
+// on Unix (Writev is unsupported there, and PollNow and Splice are not
+// made) and fail on other systems (Supported).
 package rawio
 
 import (
