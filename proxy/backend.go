@@ -28,16 +28,14 @@ const (
 // stays in the configuration with the same address, across any number of
 // table swaps. All methods are safe for concurrent use.
 type Backend struct {
-	id        string                 // service + endpoint ID: the registry key
-	endpoint  string                 // the endpoint ID
-	key       atomic.Pointer[string] // see Key
-	service   string
-	addr      string
-	protocol  discovery.Protocol
-	rt        http.RoundTripper
-	closeIdle func()
-	end       context.CancelFunc // fails pending dials when the backend is removed
-	fast      *h1                // the HTTP/1.1 fast path of a plain-HTTP backend, or nil
+	id       string                 // service + endpoint ID: the registry key
+	endpoint string                 // the endpoint ID
+	key      atomic.Pointer[string] // see Key
+	service  string
+	addr     string
+	protocol discovery.Protocol
+	tr       transport                    // makes conns
+	conns    atomic.Pointer[backendConns] // made by the first request: see connections
 
 	name atomic.Pointer[string]
 
@@ -87,13 +85,60 @@ func newBackend(p *Proxy, id, service string, ep discovery.Endpoint, tr transpor
 	}
 	b.upSince.Store(time.Now().UnixNano())
 	b.outlier.Configure(p.cfg.Outlier)
-	var life context.Context
-	life, b.end = context.WithCancel(context.Background())
-	b.rt, b.closeIdle = tr.roundTripper(life, ep.Address)
-	if d, ok := b.rt.(dualTransport); ok {
-		b.fast = d.fast
-	}
+	b.tr = tr
 	return b
+}
+
+// backendConns is how a backend sends requests: its round tripper (and
+// HTTP/1.1 fast path, for a plain-HTTP backend) with their pools of
+// connections.
+type backendConns struct {
+	rt        http.RoundTripper
+	closeIdle func()
+	end       context.CancelFunc // fails pending dials when the backend is removed
+	fast      *h1                // the HTTP/1.1 fast path of a plain-HTTP backend, or nil
+}
+
+// connections returns the backend's connections, made by its first
+// request: a table of thousands of backends is built without a round
+// tripper, a dialer and a context each, and most of a large table may
+// never see a request.
+func (b *Backend) connections() *backendConns {
+	if c := b.conns.Load(); c != nil {
+		return c
+	}
+	life, end := context.WithCancel(context.Background())
+	c := &backendConns{end: end}
+	c.rt, c.closeIdle = b.tr.roundTripper(life, b.addr)
+	if d, ok := c.rt.(dualTransport); ok {
+		c.fast = d.fast
+	}
+	if !b.conns.CompareAndSwap(nil, c) {
+		end() // another first request won; nothing was dialled through c
+		return b.conns.Load()
+	}
+	if b.removed() {
+		// remove may have looked before c was stored.
+		c.shut()
+	}
+	return c
+}
+
+// closeIdle closes the backend's idle connections, if it has any.
+func (b *Backend) closeIdle() {
+	if c := b.conns.Load(); c != nil {
+		c.closeIdle()
+	}
+}
+
+// shut fails pending dials, closes idle connections and keeps none from
+// now on. It may run more than once.
+func (c *backendConns) shut() {
+	c.end()
+	if c.fast != nil {
+		c.fast.close()
+	}
+	c.closeIdle()
 }
 
 func backendID(service, endpointID string) string { return service + "\x00" + endpointID }
@@ -190,14 +235,12 @@ func (b *Backend) setProviderState(s discovery.EndpointState) {
 // their connections, idle ones are closed.
 func (b *Backend) remove() {
 	b.setBits(outRemoved, outRemoved)
-	b.end()
-	if b.fast != nil {
-		b.fast.close()
+	if c := b.conns.Load(); c != nil {
+		c.shut()
 	}
 	if t := b.ejectTimer.Swap(nil); t != nil {
 		t.Stop()
 	}
-	b.closeIdle()
 }
 
 // removed reports whether the backend left the configuration.

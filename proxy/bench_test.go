@@ -86,8 +86,7 @@ func BenchmarkServeHTTP(b *testing.B) {
 	}
 	p.Update(snapshot(service("app", addrEndpoint("a", "127.0.0.1:1"))))
 	be := p.Backend("app", "a")
-	be.rt = memoryRoundTripper{}
-	be.fast = nil
+	be.conns.Store(&backendConns{rt: memoryRoundTripper{}, closeIdle: func() {}, end: func() {}})
 	serveLoop(b, p)
 }
 
@@ -122,12 +121,13 @@ func BenchmarkServeHTTPFastPath(b *testing.B) {
 	be := p.Backend("app", "a")
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	be.fast = newH1(func(context.Context, string, string) (net.Conn, error) {
+	fast := newH1(func(context.Context, string, string) (net.Conn, error) {
 		c, s := net.Pipe()
 		wg.Go(func() { pipeBackend(s) })
 		return c, nil
 	}, 4, time.Minute, 0)
-	defer be.fast.close()
+	defer fast.close()
+	be.conns.Store(&backendConns{fast: fast, closeIdle: fast.closeIdle, end: func() {}})
 	serveLoop(b, p)
 }
 

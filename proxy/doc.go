@@ -11,9 +11,11 @@
 // stable ID across updates: a new table never resets a backend. A service
 // whose configuration is unchanged keeps its Service (backends, policy) in
 // the new table, so an update costs the services that changed, plus a
-// comparison of the others. A backend's cookie key and a plain-HTTP
-// backend's idle pool and net/http Transport are made when first needed:
-// a table of 10,000 backends is built without 10,000 of each.
+// comparison of the others. A backend's cookie key, its connections
+// (round tripper, dialer and the context that ends its dials: see
+// Backend.connections) and a plain-HTTP backend's idle pool and net/http
+// Transport are made when first needed: a table of 10,000 backends is
+// built without 10,000 of each.
 //
 // Backends: each Backend has its own connection pool. For plain-HTTP
 // backends, an HTTP/1.1 request without a body or upgrade goes through the

@@ -148,7 +148,7 @@ func TestH1ThroughTheProxyReusesConnections(t *testing.T) {
 	if n := conns.Load(); n != 1 {
 		t.Errorf("20 sequential requests through the proxy used %d backend connections, want 1", n)
 	}
-	if h.p.Table().services[0].backends[0].fast == nil {
+	if c := h.p.Table().services[0].backends[0].conns.Load(); c == nil || c.fast == nil {
 		t.Error("a plain-HTTP backend has no fast path")
 	}
 }

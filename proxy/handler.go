@@ -245,8 +245,9 @@ func (p *Proxy) attempt(ex *exchange) error {
 // roundTrip sends the request to b: through its HTTP/1.1 fast path when
 // both allow, else through its round tripper.
 func (p *Proxy) roundTrip(ex *exchange, b *Backend) (*http.Response, error) {
-	if ex.fast && b.fast != nil {
-		return b.fast.do(ex.r, &wireRequest{addr: b.addr, id: ex.id})
+	c := b.connections()
+	if ex.fast && c.fast != nil {
+		return c.fast.do(ex.r, &wireRequest{addr: b.addr, id: ex.id})
 	}
 	if ex.out == nil {
 		out, err := p.outbound(ex)
@@ -259,7 +260,7 @@ func (p *Proxy) roundTrip(ex *exchange, b *Backend) (*http.Response, error) {
 	if ex.body != nil {
 		ex.out.Body = ex.body.next()
 	}
-	return b.rt.RoundTrip(ex.out)
+	return c.rt.RoundTrip(ex.out)
 }
 
 // retriable reports whether a failed attempt may be repeated on another

@@ -209,8 +209,8 @@ func (p *Proxy) sweepIdle(ctx context.Context) {
 		}
 		for _, svc := range p.table.Load().services {
 			for _, b := range svc.backends {
-				if b.fast != nil {
-					b.fast.sweep()
+				if c := b.conns.Load(); c != nil && c.fast != nil {
+					c.fast.sweep()
 				}
 			}
 		}

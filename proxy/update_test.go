@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -260,15 +261,24 @@ func TestUpdateRebuildsOnlyChangedServices(t *testing.T) {
 	}
 }
 
-// TestSlowTransportMadeOnFirstUse checks that a plain-HTTP backend gets
-// net/http's Transport only for a request the fast path does not carry.
-func TestSlowTransportMadeOnFirstUse(t *testing.T) {
+// TestTransportsMadeOnFirstUse checks that a backend gets its round
+// tripper at its first request, and a plain-HTTP backend net/http's
+// Transport only for a request the fast path does not carry.
+func TestTransportsMadeOnFirstUse(t *testing.T) {
 	h := newHarness(t, Config{})
 	h.p.Update(snapshot(service("app", endpoint("a", namedBackend(t, "a")))))
-	slow := h.p.Backend("app", "a").rt.(dualTransport).slow
+	b := h.p.Backend("app", "a")
+	if b.conns.Load() != nil {
+		t.Fatal("Update made the backend's connections before any request")
+	}
 	if res, body := h.get("/"); res.StatusCode != http.StatusOK || body != "a" {
 		t.Fatalf("GET: %d %q", res.StatusCode, body)
 	}
+	c := b.conns.Load()
+	if c == nil || c.fast == nil {
+		t.Fatalf("a GET left the backend with connections %+v, want a fast path", c)
+	}
+	slow := c.rt.(dualTransport).slow
 	if slow.tr.Load() != nil {
 		t.Error("a GET made the backend's net/http Transport")
 	}
@@ -278,6 +288,30 @@ func TestSlowTransportMadeOnFirstUse(t *testing.T) {
 	}
 	if slow.tr.Load() == nil {
 		t.Error("a POST went through no net/http Transport")
+	}
+	if b.conns.Load() != c {
+		t.Error("the second request made the backend's connections again")
+	}
+}
+
+// TestConnectionsOfRemovedBackend checks that connections made after the
+// backend was removed (by a request that picked it just before) keep no
+// connection and fail their dials, and that removing a backend that
+// never had a request makes none.
+func TestConnectionsOfRemovedBackend(t *testing.T) {
+	h := newHarness(t, Config{})
+	h.p.Update(snapshot(service("app", endpoint("a", namedBackend(t, "a")))))
+	b := h.p.Backend("app", "a")
+	h.p.Update(snapshot())
+	if !b.removed() || b.conns.Load() != nil {
+		t.Fatalf("after removal: removed %v, connections %v", b.removed(), b.conns.Load())
+	}
+	c := b.connections()
+	if !c.fast.closed.Load() {
+		t.Error("the fast path of a removed backend keeps connections")
+	}
+	if _, err := c.fast.dial(context.Background(), "tcp", b.addr); !errors.Is(err, context.Canceled) {
+		t.Errorf("dial after removal: %v, want context.Canceled", err)
 	}
 }
 
