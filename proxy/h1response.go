@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/cutoverproxy/cutover/internal/httpsyntax"
 	"golang.org/x/net/http/httpguts"
 )
 
@@ -146,23 +147,11 @@ func headerLine(line string) (key, value string, ok bool) {
 	if !ok || !httpguts.ValidHeaderFieldName(name) {
 		return "", "", false
 	}
-	value = trimOWS(value)
+	value = httpsyntax.TrimOWS(value)
 	if !httpguts.ValidHeaderFieldValue(value) {
 		return "", "", false
 	}
 	return textproto.CanonicalMIMEHeaderKey(name), value, true
-}
-
-// trimOWS trims the spaces and tabs around s, as strings.Trim(s, " \t")
-// does, without building a cutset for each call.
-func trimOWS(s string) string {
-	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
-		s = s[1:]
-	}
-	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
-		s = s[:len(s)-1]
-	}
-	return s
 }
 
 // connectionClose reports whether an HTTP/1.1 response's Connection

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/cutoverproxy/cutover/internal/httpsyntax"
 	"golang.org/x/net/http/httpguts"
 )
 
@@ -126,7 +127,7 @@ func writeField(bw *out, k string, vs []string) {
 		}
 		bw.WriteString(k)
 		bw.WriteString(": ")
-		bw.WriteString(trimOWS(v))
+		bw.WriteString(httpsyntax.TrimOWS(v))
 		bw.WriteString("\r\n")
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/cutoverproxy/cutover/internal/httpsyntax"
 	"golang.org/x/net/http/httpguts"
 )
 
@@ -148,25 +149,13 @@ func headerLine(line string) (key, value string, ok bool) {
 			return "", "", false
 		}
 	}
-	value = trimOWS(line[i+1:])
+	value = httpsyntax.TrimOWS(line[i+1:])
 	for j := 0; j < len(value); j++ {
 		if c := value[j]; c < ' ' && c != '\t' || c >= 0x7f {
 			return "", "", false
 		}
 	}
 	return textproto.CanonicalMIMEHeaderKey(name), value, true
-}
-
-// trimOWS trims the spaces and tabs around s, as strings.Trim(s, " \t")
-// does, without building a cutset for each call.
-func trimOWS(s string) string {
-	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
-		s = s[1:]
-	}
-	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
-		s = s[:len(s)-1]
-	}
-	return s
 }
 
 // hasToken reports whether the comma-separated list v has token, in any
@@ -186,7 +175,7 @@ func listElems(lists ...string) iter.Seq[string] {
 	return func(yield func(string) bool) {
 		for _, list := range lists {
 			for t := range strings.SplitSeq(list, ",") {
-				if t = trimOWS(t); t != "" && !yield(t) {
+				if t = httpsyntax.TrimOWS(t); t != "" && !yield(t) {
 					return
 				}
 			}
