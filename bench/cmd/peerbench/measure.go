@@ -28,6 +28,7 @@ const (
 
 // sample is what one run of one proxy under one workload measured.
 type sample struct {
+	rep      int     // which repetition, from 1: runs of one rep ran side by side
 	rate     float64 // req/s, round trips/s, or MB/s (bulk)
 	p50, p99 time.Duration
 	ops      float64 // requests, round trips, or bytes (bulk)
@@ -94,6 +95,7 @@ func (b *bench) runWorkloads(ctx context.Context) map[runKey]*outcome {
 					res[k].errs = append(res[k].errs, err.Error())
 					continue
 				}
+				s.rep = rep
 				res[k].samples = append(res[k].samples, s)
 				b.logf("[%s %d/%d] %-8s %s", w.name, rep, b.opt.reps, p.name, s.summary(w))
 			}

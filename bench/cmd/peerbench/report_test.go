@@ -113,6 +113,30 @@ func TestTargetsCompareWithCaddyAndTraefik(t *testing.T) {
 	}
 }
 
+// TestTargetsGiveRatiosRunByRun checks that a target line gives, beside
+// the ratio of the medians, cutover's figure over the peer's for each
+// repetition both measured.
+func TestTargetsGiveRatiosRunByRun(t *testing.T) {
+	runs := func(cpus ...float64) *outcome {
+		o := &outcome{}
+		for i, c := range cpus {
+			if c > 0 { // 0: the run failed
+				o.samples = append(o.samples, sample{rep: i + 1, rate: 1000, ops: 1e5, cpu: c})
+			}
+		}
+		return o
+	}
+	res := map[runKey]*outcome{
+		{"ka100", "haproxy"}: runs(2, 4, 3, 5),
+		{"ka100", "cutover"}: runs(3, 5, 0, 6),
+	}
+	b := &bench{opt: options{workloads: []string{"ka100"}}}
+	want := "CPU per request 1.43× HAProxy's (run by run 1.50×, 1.25×, 1.20×) (target ≤ 1.5×): met"
+	if got := b.targets(res, nil); !strings.Contains(got, want) {
+		t.Errorf("targets lack %q:\n%s", want, got)
+	}
+}
+
 func TestNoteItemKeepsOutputInTheItem(t *testing.T) {
 	if got := noteItem("one line"); got != "- one line\n" {
 		t.Errorf("noteItem(one line) = %q", got)

@@ -32,6 +32,21 @@ func (b *bench) targets(res map[runKey]*outcome, rc []reconfigResult) string {
 		}
 		return "**missed**"
 	}
+	// byRun is cutover's figure over the peer's, run by run, when there
+	// were several: the medians can come from different moments of a host
+	// whose speed drifts, the runs of one repetition ran side by side.
+	byRun := func(wl, peer string, f func(sample) float64) string {
+		r := runRatios(res[runKey{wl, "cutover"}], res[runKey{wl, peer}], f)
+		if len(r) < 2 {
+			return ""
+		}
+		s := make([]string, len(r))
+		for i, x := range r {
+			s[i] = fmt.Sprintf("%.2f×", x)
+		}
+		return " (run by run " + strings.Join(s, ", ") + ")"
+	}
+	rate := func(s sample) float64 { return s.rate }
 	var lines []string
 	cpuTarget := func(wl string, limit float64) {
 		cu, ok1 := get(wl, "cutover")
@@ -40,7 +55,9 @@ func (b *bench) targets(res map[runKey]*outcome, rc []reconfigResult) string {
 			return
 		}
 		r := cu.cpuPer / h.cpuPer
-		line := fmt.Sprintf("%s: CPU per request %.2f× HAProxy's (target ≤ %.1f×): %s", workloadByName(wl).title, r, limit, verdict(r <= limit))
+		w := workloadByName(wl)
+		line := fmt.Sprintf("%s: CPU per request %.2f× HAProxy's%s (target ≤ %.1f×): %s", w.title, r,
+			byRun(wl, baseline, func(s sample) float64 { return s.cpuPer(w) }), limit, verdict(r <= limit))
 		for _, peer := range peerList() {
 			if peer.name != "caddy" && peer.name != "traefik" {
 				continue // the Go peers of the target
@@ -57,14 +74,14 @@ func (b *bench) targets(res map[runKey]*outcome, rc []reconfigResult) string {
 	cpuTarget("ka64k", targetCPURatioLarge)
 	if cu, ok := get("tcpbulk", "cutover"); ok {
 		if c, ok := get("tcpbulk", "iocopy"); ok {
-			lines = append(lines, fmt.Sprintf("TCP bulk: %.0f MB/s against the io.Copy forwarder's %.0f (target: at least as much): %s",
-				cu.rate, c.rate, verdict(cu.rate >= c.rate)))
+			lines = append(lines, fmt.Sprintf("TCP bulk: %.0f MB/s against the io.Copy forwarder's %.0f%s (target: at least as much): %s",
+				cu.rate, c.rate, byRun("tcpbulk", "iocopy", rate), verdict(cu.rate >= c.rate)))
 		}
 	}
 	if cu, ok := get("tcpecho", "cutover"); ok {
 		if h, ok := get("tcpecho", baseline); ok {
-			lines = append(lines, fmt.Sprintf("TCP echo: %s round trips/s against HAProxy's %s (target: at least as many): %s",
-				fmtNum(cu.rate, "%.0f"), fmtNum(h.rate, "%.0f"), verdict(cu.rate >= h.rate)))
+			lines = append(lines, fmt.Sprintf("TCP echo: %s round trips/s against HAProxy's %s%s (target: at least as many): %s",
+				fmtNum(cu.rate, "%.0f"), fmtNum(h.rate, "%.0f"), byRun("tcpecho", baseline, rate), verdict(cu.rate >= h.rate)))
 		}
 	}
 	var rss []string
@@ -91,4 +108,22 @@ func (b *bench) targets(res map[runKey]*outcome, rc []reconfigResult) string {
 		return ""
 	}
 	return "\n#### cutover against the targets of issue 7\n\n- " + strings.Join(lines, "\n- ") + "\n"
+}
+
+// runRatios is f of a's samples over f of b's of the same repetition, in
+// a's order; repetitions that either lacks (a failed run) are left out.
+func runRatios(a, b *outcome, f func(sample) float64) []float64 {
+	if a == nil || b == nil {
+		return nil
+	}
+	var out []float64
+	for _, x := range a.samples {
+		for _, y := range b.samples {
+			if y.rep == x.rep {
+				out = append(out, f(x)/f(y))
+				break
+			}
+		}
+	}
+	return out
 }
