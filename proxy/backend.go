@@ -107,6 +107,12 @@ func (b *Backend) connections() *backendConns {
 	if c := b.conns.Load(); c != nil {
 		return c
 	}
+	return b.makeConnections()
+}
+
+// makeConnections makes the backend's connections for its first request,
+// or returns those another first request made meanwhile.
+func (b *Backend) makeConnections() *backendConns {
 	life, end := context.WithCancel(context.Background())
 	c := &backendConns{end: end}
 	c.rt, c.closeIdle = b.tr.roundTripper(life, b.addr)

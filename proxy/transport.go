@@ -39,6 +39,11 @@ func (e *dialError) Unwrap() error { return e.err }
 func (t transport) dialer(life context.Context, addr string) func(ctx context.Context, _, _ string) (net.Conn, error) {
 	d := &net.Dialer{Timeout: t.dialTimeout, KeepAlive: 30 * time.Second}
 	return func(ctx context.Context, _, _ string) (net.Conn, error) {
+		if err := life.Err(); err != nil {
+			// Removed already: AfterFunc below would cancel on a
+			// goroutine of its own, which a fast dial can outrun.
+			return nil, &dialError{err}
+		}
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		defer context.AfterFunc(life, cancel)()

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cutoverproxy/cutover/discovery"
 )
@@ -310,8 +311,35 @@ func TestConnectionsOfRemovedBackend(t *testing.T) {
 	if !c.fast.closed.Load() {
 		t.Error("the fast path of a removed backend keeps connections")
 	}
-	if _, err := c.fast.dial(context.Background(), "tcp", b.addr); !errors.Is(err, context.Canceled) {
+	conn, err := c.fast.dial(context.Background(), "tcp", b.addr)
+	if err == nil {
+		conn.Close()
+	}
+	if !errors.Is(err, context.Canceled) {
 		t.Errorf("dial after removal: %v, want context.Canceled", err)
+	}
+}
+
+// TestDialAfterLifeEndedFails checks that a dial that starts after the
+// backend's life ended fails every time: context.AfterFunc cancels on a
+// goroutine of its own, which a dial on loopback can outrun.
+func TestDialAfterLifeEndedFails(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	life, end := context.WithCancel(context.Background())
+	end()
+	dial := transport{dialTimeout: time.Second}.dialer(life, ln.Addr().String())
+	for i := range 200 {
+		conn, err := dial(context.Background(), "tcp", "")
+		if err == nil {
+			conn.Close()
+		}
+		if !errors.Is(err, context.Canceled) || !isDialError(err) {
+			t.Fatalf("dial %d after the backend's life ended: %v, want a dialError of context.Canceled", i, err)
+		}
 	}
 }
 
