@@ -33,8 +33,9 @@ func (b *bench) targets(res map[runKey]*outcome, rc []reconfigResult) string {
 		return "**missed**"
 	}
 	// byRun is cutover's figure over the peer's, run by run, when there
-	// were several: the medians can come from different moments of a host
-	// whose speed drifts, the runs of one repetition ran side by side.
+	// were several: the medians may come from different moments of a host
+	// whose speed drifts, while the runs of one repetition ran one after
+	// the other.
 	byRun := func(wl, peer string, f func(sample) float64) string {
 		r := runRatios(res[runKey{wl, "cutover"}], res[runKey{wl, peer}], f)
 		if len(r) < 2 {
