@@ -28,7 +28,7 @@ const (
 
 // sample is what one run of one proxy under one workload measured.
 type sample struct {
-	rep      int     // which repetition, from 1: runs of one rep ran side by side
+	rep      int     // which repetition, from 1: the runs of one rep ran one after the other
 	rate     float64 // req/s, round trips/s, or MB/s (bulk)
 	p50, p99 time.Duration
 	ops      float64 // requests, round trips, or bytes (bulk)
