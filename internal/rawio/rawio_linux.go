@@ -19,7 +19,8 @@
 //
 // Elsewhere than on Linux, the functions are the announced system calls
 // on Unix (Writev is unsupported there, and PollNow and Splice are not
-// made) and fail on other systems (Supported).
+// made, nor Accept4, Getsockname and Close, which only Linux's bare
+// connections use) and fail on other systems (Supported).
 package rawio
 
 import (
@@ -91,6 +92,39 @@ func Peek(fd int, p []byte) (int, error) {
 	n, err := result(r, 0, e)
 	raceRead(p, n, err)
 	return n, err
+}
+
+// Accept4 is accept4(2) on a non-blocking listening socket, which
+// writes the peer's address to sa.
+func Accept4(fd int, sa *unix.RawSockaddrAny, flags int) (int, error) {
+	size := uint32(unix.SizeofSockaddrAny)
+	nfd, err := result(syscall.RawSyscall6(unix.SYS_ACCEPT4, uintptr(fd), uintptr(unsafe.Pointer(sa)), uintptr(unsafe.Pointer(&size)), uintptr(flags), 0, 0))
+	raceAddr(sa, size, err)
+	return nfd, err
+}
+
+// Getsockname is getsockname(2), which writes the socket's address to sa.
+func Getsockname(fd int, sa *unix.RawSockaddrAny) error {
+	size := uint32(unix.SizeofSockaddrAny)
+	_, err := result(syscall.RawSyscall(unix.SYS_GETSOCKNAME, uintptr(fd), uintptr(unsafe.Pointer(sa)), uintptr(unsafe.Pointer(&size))))
+	raceAddr(sa, size, err)
+	return err
+}
+
+// raceAddr reports the address a call wrote to sa, size bytes (or fewer,
+// when the kernel cut it to sa's).
+func raceAddr(sa *unix.RawSockaddrAny, size uint32, err error) {
+	if err == nil {
+		b := (*[unix.SizeofSockaddrAny]byte)(unsafe.Pointer(sa))
+		raceRead(b[:], int(min(size, unix.SizeofSockaddrAny)), nil)
+	}
+}
+
+// Close is close(2) of a socket that does not linger (SO_LINGER off,
+// the default), whose close does not wait.
+func Close(fd int) error {
+	_, err := result(syscall.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0))
+	return err
 }
 
 // Splice is splice(2) of up to n bytes from in to out with flags, where

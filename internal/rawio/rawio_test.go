@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"syscall"
 	"testing"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -137,5 +138,61 @@ func TestSpliceMovesBytesThroughAPipe(t *testing.T) {
 	unix.Shutdown(b, unix.SHUT_WR)
 	if n, err := Splice(a, p[1], 1<<20, flags); n != 0 || err != nil {
 		t.Errorf("Splice after the peer's close = %d, %v; want 0, nil (the end)", n, err)
+	}
+}
+
+// Accept4 takes a connection from the queue with the peer's address, and
+// says EAGAIN when there is none; Getsockname reads an address; Close
+// closes the connection.
+func TestAcceptGetsocknameAndClose(t *testing.T) {
+	lfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(lfd)
+	if err := unix.Bind(lfd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(lfd, 8); err != nil {
+		t.Fatal(err)
+	}
+	var sa unix.RawSockaddrAny
+	if fd, err := Accept4(lfd, &sa, unix.SOCK_NONBLOCK); fd != 0 || err != syscall.EAGAIN {
+		t.Fatalf("Accept4 of an empty queue = %d, %v; want 0, EAGAIN", fd, err)
+	}
+	if err := Getsockname(lfd, &sa); err != nil {
+		t.Fatal(err)
+	}
+	listening := *(*unix.RawSockaddrInet4)(unsafe.Pointer(&sa))
+	cfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(cfd)
+	if err := unix.Connect(cfd, &unix.SockaddrInet4{Addr: listening.Addr, Port: int(listening.Port>>8 | listening.Port<<8)}); err != nil {
+		t.Fatal(err)
+	}
+	clientAddr, err := unix.Getsockname(cfd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd, err := Accept4(lfd, &sa, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer := (*unix.RawSockaddrInet4)(unsafe.Pointer(&sa))
+	want := clientAddr.(*unix.SockaddrInet4)
+	if sa.Addr.Family != unix.AF_INET || peer.Addr != want.Addr || int(peer.Port>>8|peer.Port<<8) != want.Port {
+		t.Errorf("Accept4's peer %v:%d, want %v:%d", peer.Addr, peer.Port>>8|peer.Port<<8, want.Addr, want.Port)
+	}
+	if err := Close(fd); err != nil {
+		t.Errorf("Close = %v", err)
+	}
+	tv := unix.Timeval{Sec: 5}
+	if err := unix.SetsockoptTimeval(cfd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := unix.Read(cfd, make([]byte, 8)); n != 0 || err != nil {
+		t.Errorf("the client read %d, %v after Close; want 0, nil (the end)", n, err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/cutoverproxy/cutover/internal/rawio"
 	"golang.org/x/sys/unix"
@@ -70,10 +71,17 @@ type fastConn struct {
 }
 
 // fastAcceptor accepts fastConns from a TCP listener, for one goroutine.
-// A listener's RawConn cannot wait (its Read fails), so an accept4 that
-// finds no connection waiting leaves the wait to the listener's Accept,
-// whose connection is a net.TCPConn; under load, connections wait in the
-// queue and come as fastConns.
+// A listener's RawConn cannot wait (its Read fails), so the acceptor waits
+// for a connection in an epoll set of its own that holds the listener's
+// socket, and that set waits in Go's poller as an os.File (proxy/relay's
+// loops wait the same way). Every connection is then a fastConn: one
+// taken from net.Listener.Accept would be a net.TCPConn, whose reads and
+// writes are announced system calls for as long as it lives, each of
+// which wakes the runtime's monitor into polling every 20 µs when the
+// processors were idle. The set holds the listener's descriptor, not a
+// duplicate, so closing the listener closes the socket at once; Close of
+// the listener that newAcceptor returns also ends a wait in progress, and
+// a listener closed elsewhere is noticed within waitCheck.
 type fastAcceptor struct {
 	ln *net.TCPListener
 	rc syscall.RawConn
@@ -82,46 +90,134 @@ type fastAcceptor struct {
 	local    net.Addr
 	acceptFn func(fd uintptr)
 	fd       int
-	sa       unix.Sockaddr
+	sa       unix.RawSockaddrAny // the peer's address
 	err      error
-	// bareOnly: wait for a connection by trying again (Server.bareOnly).
-	bareOnly bool
+
+	// The epoll set that waits for a connection, and its wait's
+	// callback and event (the callback only asks whether one is ready).
+	set     *os.File
+	setRC   syscall.RawConn
+	waitFn  func(fd uintptr) bool
+	ready   [1]unix.EpollEvent
+	waitErr error
+	check   time.Duration // waitCheck; shorter in the tests
 }
 
-// newAcceptor returns ln's accept: fastConns (or net.TCPConns, see
-// fastAcceptor) for a *net.TCPListener, ln.Accept for others.
-func newAcceptor(ln net.Listener, bareOnly bool) func() (net.Conn, error) {
+// waitCheck bounds one wait for a connection, so that a listener closed
+// by someone other than the listener newAcceptor returned still ends
+// accept.
+const waitCheck = time.Second
+
+// newAcceptor returns ln's accept, fastConns for a *net.TCPListener, and
+// the listener to close in ln's place, which also ends a wait in accept.
+// With netAccept, or where the epoll set cannot be made, accept is ln's
+// Accept, whose connections are net.TCPConns.
+func newAcceptor(ln net.Listener, netAccept bool) (func() (net.Conn, error), net.Listener) {
 	tl, ok := ln.(*net.TCPListener)
-	if !ok {
-		return ln.Accept
+	if !ok || netAccept {
+		return ln.Accept, ln
 	}
 	rc, err := tl.SyscallConn()
 	if err != nil {
-		return ln.Accept
+		return ln.Accept, ln
 	}
-	a := &fastAcceptor{ln: tl, rc: rc, bareOnly: bareOnly}
+	a := &fastAcceptor{ln: tl, rc: rc, check: waitCheck}
+	if a.set, err = waitSet(rc); err != nil {
+		return ln.Accept, ln
+	}
+	if a.setRC, err = a.set.SyscallConn(); err != nil {
+		a.set.Close()
+		return ln.Accept, ln
+	}
 	if la, _ := tl.Addr().(*net.TCPAddr); la != nil && !la.IP.IsUnspecified() {
 		a.local = la
 	}
 	a.acceptFn = a.accept4
-	return a.accept
+	a.waitFn = a.poll
+	return a.accept, &acceptorListener{TCPListener: tl, a: a}
+}
+
+// waitSet returns an epoll set holding rc's socket (level-triggered: the
+// set is readable while a connection waits), as a non-blocking os.File,
+// which Go's poller takes.
+func waitSet(rc syscall.RawConn) (*os.File, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, os.NewSyscallError("epoll_create1", err)
+	}
+	ctl := func(lfd uintptr) {
+		err = unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, int(lfd), &unix.EpollEvent{Events: unix.EPOLLIN})
+	}
+	if cerr := rc.Control(ctl); cerr != nil {
+		err = cerr
+	}
+	if err == nil {
+		err = unix.SetNonblock(epfd, true)
+	}
+	if err != nil {
+		unix.Close(epfd)
+		return nil, err
+	}
+	return os.NewFile(uintptr(epfd), "listener-wait"), nil
+}
+
+// acceptorListener is the listener of a fastAcceptor: Close closes the
+// listener, then the acceptor's epoll set, which ends a wait in accept.
+type acceptorListener struct {
+	*net.TCPListener
+	a *fastAcceptor
+}
+
+func (l *acceptorListener) Close() error {
+	err := l.TCPListener.Close()
+	l.a.set.Close()
+	return err
 }
 
 func (a *fastAcceptor) accept4(lfd uintptr) {
-	a.fd, a.sa, a.err = unix.Accept4(int(lfd), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+	a.fd, a.err = rawio.Accept4(int(lfd), &a.sa, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+}
+
+// poll reports whether the epoll set has a connection ready, or failed.
+func (a *fastAcceptor) poll(fd uintptr) bool {
+	n, err := rawio.PollNow(int(fd), a.ready[:])
+	if err == unix.EINTR {
+		return false
+	}
+	a.waitErr = err
+	return n > 0 || err != nil
+}
+
+// wait waits up to a.check for a connection. An error means the set
+// was closed or failed.
+func (a *fastAcceptor) wait() error {
+	a.waitErr = nil
+	_ = a.set.SetReadDeadline(time.Now().Add(a.check))
+	err := a.setRC.Read(a.waitFn)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return nil
+	}
+	if err == nil && a.waitErr != nil {
+		err = os.NewSyscallError("epoll_pwait", a.waitErr)
+	}
+	return err
 }
 
 func (a *fastAcceptor) accept() (net.Conn, error) {
-	a.err = nil
 	err := a.rc.Control(a.acceptFn)
 	for err == nil && a.err != nil {
-		switch {
-		case a.err == unix.EINTR || a.err == unix.ECONNABORTED:
+		switch a.err {
+		case unix.EINTR, unix.ECONNABORTED:
 			// A client that reset its connection in the queue.
-		case a.err == unix.EAGAIN && a.bareOnly:
-			time.Sleep(100 * time.Microsecond)
-		case a.err == unix.EAGAIN:
-			return a.ln.Accept()
+		case unix.EAGAIN:
+			if werr := a.wait(); werr != nil {
+				// Closed with the listener, which Control reports, or
+				// failed: then accepting cannot go on.
+				if err = a.rc.Control(a.acceptFn); err == nil && a.err == unix.EAGAIN {
+					err = werr
+				}
+				continue
+			}
 		default:
 			err = os.NewSyscallError("accept4", a.err)
 			continue
@@ -131,31 +227,42 @@ func (a *fastAcceptor) accept() (net.Conn, error) {
 	if err != nil {
 		return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: a.ln.Addr(), Err: err}
 	}
-	fc := &fastConn{fd: a.fd, remote: sockaddrAddr(a.sa), local: a.local}
+	fc := &fastConn{fd: a.fd, remote: tcpAddr(&a.sa), local: a.local}
 	if fc.local == nil {
-		fc.local = &net.TCPAddr{}
-		if lsa, err := unix.Getsockname(a.fd); err == nil {
-			fc.local = sockaddrAddr(lsa)
+		var sa unix.RawSockaddrAny
+		if rawio.Getsockname(a.fd, &sa) == nil {
+			fc.local = tcpAddr(&sa)
+		} else {
+			fc.local = &net.TCPAddr{}
 		}
 	}
 	return fc, nil
 }
 
-// sockaddrAddr is sa as a *net.TCPAddr.
-func sockaddrAddr(sa unix.Sockaddr) net.Addr {
-	switch a := sa.(type) {
-	case *unix.SockaddrInet4:
-		return &net.TCPAddr{IP: net.IPv4(a.Addr[0], a.Addr[1], a.Addr[2], a.Addr[3]), Port: a.Port}
-	case *unix.SockaddrInet6:
+// tcpAddr is sa as a *net.TCPAddr (an empty one for a family other than
+// IPv4 and IPv6).
+func tcpAddr(sa *unix.RawSockaddrAny) net.Addr {
+	switch sa.Addr.Family {
+	case unix.AF_INET:
+		a := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+		return &net.TCPAddr{IP: net.IPv4(a.Addr[0], a.Addr[1], a.Addr[2], a.Addr[3]), Port: networkPort(a.Port)}
+	case unix.AF_INET6:
+		a := (*unix.RawSockaddrInet6)(unsafe.Pointer(sa))
 		zone := ""
-		if a.ZoneId != 0 {
-			if ifi, err := net.InterfaceByIndex(int(a.ZoneId)); err == nil {
+		if a.Scope_id != 0 {
+			if ifi, err := net.InterfaceByIndex(int(a.Scope_id)); err == nil {
 				zone = ifi.Name
 			}
 		}
-		return &net.TCPAddr{IP: append(net.IP(nil), a.Addr[:]...), Port: a.Port, Zone: zone}
+		return &net.TCPAddr{IP: append(net.IP(nil), a.Addr[:]...), Port: networkPort(a.Port), Zone: zone}
 	}
 	return &net.TCPAddr{}
+}
+
+// networkPort is a port as a sockaddr holds it, in network byte order.
+func networkPort(p uint16) int {
+	b := (*[2]byte)(unsafe.Pointer(&p))
+	return int(b[0])<<8 | int(b[1])
 }
 
 func (c *fastConn) LocalAddr() net.Addr  { return c.local }
@@ -432,7 +539,7 @@ func (c *fastConn) closeLocked() error {
 	if f := c.file.Load(); f != nil {
 		return f.Close()
 	}
-	return unix.Close(c.fd)
+	return rawio.Close(c.fd)
 }
 
 // CloseWrite shuts the sending half, as net.TCPConn's does.

@@ -27,7 +27,8 @@ func fastPair(t *testing.T) (*fastConn, net.Conn) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := newAcceptor(ln, true)()
+	accept, _ := newAcceptor(ln, false)
+	c, err := accept()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,5 +268,150 @@ func TestHijackOfABareConnection(t *testing.T) {
 	b, _ := io.ReadAll(c)
 	if !strings.HasSuffix(string(b), "\r\n\r\nafter the request\n") {
 		t.Errorf("response %q, want the bytes after the request echoed", b)
+	}
+}
+
+// acceptResult is what one call of an acceptor's accept returned.
+type acceptResult struct {
+	c   net.Conn
+	err error
+}
+
+// startAccept calls accept on its own goroutine.
+func startAccept(accept func() (net.Conn, error)) <-chan acceptResult {
+	res := make(chan acceptResult, 1)
+	go func() {
+		c, err := accept()
+		res <- acceptResult{c, err}
+	}()
+	return res
+}
+
+// waitAccept returns accept's result, failing the test if none came
+// within 5 s.
+func waitAccept(t *testing.T, res <-chan acceptResult, what string) acceptResult {
+	t.Helper()
+	select {
+	case r := <-res:
+		return r
+	case <-time.After(5 * time.Second):
+		t.Fatalf("accept did not return within 5 s %s", what)
+		return acceptResult{}
+	}
+}
+
+// A connection that comes while the acceptor waits is a fastConn too,
+// not a net.TCPConn from the listener's Accept.
+func TestAcceptWaitsForABareConnection(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accept, acceptLn := newAcceptor(ln, false)
+	defer acceptLn.Close()
+	for i := range 3 {
+		res := startAccept(accept)
+		time.Sleep(50 * time.Millisecond) // accept is waiting by then
+		client, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer client.Close()
+		r := waitAccept(t, res, "after a client connected")
+		if r.err != nil {
+			t.Fatalf("connection %d: %v", i, r.err)
+		}
+		defer r.c.Close()
+		if _, ok := r.c.(*fastConn); !ok {
+			t.Fatalf("connection %d came as a %T, want a *fastConn", i, r.c)
+		}
+		if r.c.RemoteAddr().String() != client.LocalAddr().String() {
+			t.Errorf("connection %d from %v, want %v", i, r.c.RemoteAddr(), client.LocalAddr())
+		}
+	}
+}
+
+// Closing the listener newAcceptor returns ends a wait at once, however
+// long the acceptor would wait before it looks at the listener again.
+func TestAcceptorCloseEndsTheWait(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accept, acceptLn := newAcceptor(ln, false)
+	acceptLn.(*acceptorListener).a.check = time.Hour
+	res := startAccept(accept)
+	time.Sleep(50 * time.Millisecond)
+	if err := acceptLn.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r := waitAccept(t, res, "after its listener closed")
+	if !errors.Is(r.err, net.ErrClosed) {
+		t.Errorf("accept returned %v, %v; want net.ErrClosed", r.c, r.err)
+	}
+	if c, err := net.Dial("tcp", ln.Addr().String()); err == nil {
+		c.Close()
+		t.Error("the closed listener's address still takes connections")
+	}
+}
+
+// The epoll set holds the listener's socket, not a duplicate of it: a
+// listener closed without the acceptor stops taking connections at once,
+// and accept ends within its check.
+func TestAcceptNoticesAListenerClosedElsewhere(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accept, acceptLn := newAcceptor(ln, false)
+	defer acceptLn.Close()
+	acceptLn.(*acceptorListener).a.check = 50 * time.Millisecond
+	res := startAccept(accept)
+	time.Sleep(20 * time.Millisecond)
+	ln.Close()
+	if c, err := net.Dial("tcp", ln.Addr().String()); err == nil {
+		c.Close()
+		t.Error("the closed listener's address still takes connections")
+	}
+	r := waitAccept(t, res, "after its listener closed")
+	if !errors.Is(r.err, net.ErrClosed) {
+		t.Errorf("accept returned %v, %v; want net.ErrClosed", r.c, r.err)
+	}
+}
+
+// A fastConn's addresses are the client's two, read from accept4 and,
+// on a wildcard listener, getsockname: IPv4 and IPv6.
+func TestAcceptedAddresses(t *testing.T) {
+	for _, tc := range []struct{ listen, dial string }{
+		{"127.0.0.1:0", "127.0.0.1"},
+		{"0.0.0.0:0", "127.0.0.1"},
+		{"[::1]:0", "::1"},
+		{"[::]:0", "::1"},
+	} {
+		t.Run(tc.listen, func(t *testing.T) {
+			ln, err := net.Listen("tcp", tc.listen)
+			if err != nil {
+				t.Skipf("no %s here: %v", tc.listen, err)
+			}
+			accept, acceptLn := newAcceptor(ln, false)
+			defer acceptLn.Close()
+			port := ln.Addr().(*net.TCPAddr).Port
+			client, err := net.Dial("tcp", net.JoinHostPort(tc.dial, strconv.Itoa(port)))
+			if err != nil {
+				t.Skipf("cannot dial %s here: %v", tc.dial, err)
+			}
+			defer client.Close()
+			r := waitAccept(t, startAccept(accept), "with a client waiting")
+			if r.err != nil {
+				t.Fatal(r.err)
+			}
+			defer r.c.Close()
+			if _, ok := r.c.(*fastConn); !ok {
+				t.Fatalf("accepted a %T, want a *fastConn", r.c)
+			}
+			if r.c.RemoteAddr().String() != client.LocalAddr().String() || r.c.LocalAddr().String() != client.RemoteAddr().String() {
+				t.Errorf("addresses %v → %v, want %v → %v", r.c.RemoteAddr(), r.c.LocalAddr(), client.LocalAddr(), client.RemoteAddr())
+			}
+		})
 	}
 }

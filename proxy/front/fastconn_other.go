@@ -4,5 +4,7 @@ package front
 
 import "net"
 
-// newAcceptor returns ln.Accept: fastConn is Linux's.
-func newAcceptor(ln net.Listener, _ bool) func() (net.Conn, error) { return ln.Accept }
+// newAcceptor returns ln.Accept and ln: fastConn is Linux's.
+func newAcceptor(ln net.Listener, _ bool) (func() (net.Conn, error), net.Listener) {
+	return ln.Accept, ln
+}

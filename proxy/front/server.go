@@ -97,9 +97,9 @@ type Server struct {
 	tickOnce  sync.Once
 	done      sync.WaitGroup // the tick and Fallback.Serve; Close and Shutdown wait
 
-	// bareOnly: every connection is accepted bare (a fastConn), also
-	// one that has to be waited for; for the tests.
-	bareOnly bool
+	// netAccept: connections come from the listener's Accept (on Linux,
+	// net.TCPConns instead of fastConns); for the tests.
+	netAccept bool
 }
 
 // watchTick is how often Server looks for requests that outlasted a tick,
@@ -130,12 +130,12 @@ func (s *Server) setup() {
 // listener's error. It closes ln.
 func (s *Server) Serve(ln net.Listener) error {
 	s.setup()
+	accept, ln := newAcceptor(ln, s.netAccept)
 	if !s.trackListener(ln) {
 		ln.Close()
 		return http.ErrServerClosed
 	}
 	defer s.untrackListener(ln)
-	accept := newAcceptor(ln, s.bareOnly)
 	var backoff time.Duration
 	for {
 		c, err := accept()

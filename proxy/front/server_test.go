@@ -33,9 +33,10 @@ func start(t *testing.T, h http.Handler, configure ...func(*http.Server)) (*Serv
 	for _, c := range configure {
 		c(fb)
 	}
-	// Every connection accepted bare: those from the listener's Accept
-	// are net.TCPConns, which TestStrictMatchesNetHTTP covers too.
-	s := &Server{Handler: h, Fallback: fb, bareOnly: true}
+	// Every connection accepted bare; those from the listener's Accept
+	// (netAccept) are net.TCPConns, which TestStrictMatchesNetHTTP covers
+	// too.
+	s := &Server{Handler: h, Fallback: fb}
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ln) }()
 	t.Cleanup(func() {

@@ -327,7 +327,7 @@ func servePlain(t testing.TB, h http.Handler) string {
 // ends.
 func serveFront(t testing.TB, h http.Handler, bare bool) (*Server, string) {
 	t.Helper()
-	srv := &Server{Handler: h, Fallback: netHTTPServer(h), bareOnly: bare}
+	srv := &Server{Handler: h, Fallback: netHTTPServer(h), netAccept: !bare}
 	return srv, serveOn(t, "front", srv.Serve, srv.Close)
 }
 
