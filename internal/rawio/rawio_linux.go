@@ -9,8 +9,8 @@
 // microseconds, so under load the monitor keeps finding such calls: it
 // polls every 20 µs instead of backing off, and wakes threads for
 // processors that are handed back a moment later. None of these calls can
-// wait (the sockets do not block), so the processor has nothing to give
-// away. A raw call cannot be preempted either, so a write passes at most
+// wait (the sockets do not block, and the callers close only sockets that
+// do not linger), so the processor has nothing to give away. A raw call cannot be preempted either, so a write passes at most
 // maxWrite bytes (a short write, which callers handle anyway); Splice
 // leaves the bound to its caller. Every function returns what the system
 // call returned, the count as 0 when it failed. Under the race detector,
@@ -94,8 +94,9 @@ func Peek(fd int, p []byte) (int, error) {
 	return n, err
 }
 
-// Accept4 is accept4(2) on a non-blocking listening socket, which
-// writes the peer's address to sa.
+// Accept4 is accept4(2), which writes the peer's address to sa. The
+// listening socket must not block: a raw call that waits holds its
+// processor, and a stop of the world waits for it.
 func Accept4(fd int, sa *unix.RawSockaddrAny, flags int) (int, error) {
 	size := uint32(unix.SizeofSockaddrAny)
 	nfd, err := result(syscall.RawSyscall6(unix.SYS_ACCEPT4, uintptr(fd), uintptr(unsafe.Pointer(sa)), uintptr(unsafe.Pointer(&size)), uintptr(flags), 0, 0))
@@ -121,7 +122,8 @@ func raceAddr(sa *unix.RawSockaddrAny, size uint32, err error) {
 }
 
 // Close is close(2) of a socket that does not linger (SO_LINGER off,
-// the default), whose close does not wait.
+// the default), whose close does not wait. Accepted sockets inherit the
+// listener's SO_LINGER.
 func Close(fd int) error {
 	_, err := result(syscall.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0))
 	return err

@@ -110,22 +110,28 @@ const waitCheck = time.Second
 
 // newAcceptor returns ln's accept, fastConns for a *net.TCPListener, and
 // the listener to close in ln's place, which also ends a wait in accept.
-// With netAccept, or where the epoll set cannot be made, accept is ln's
-// Accept, whose connections are net.TCPConns.
+// With netAccept, for a listener that blocks or lingers (rawSafe), or
+// where the epoll set cannot be made, accept is ln's Accept, whose
+// connections are net.TCPConns.
 func newAcceptor(ln net.Listener, netAccept bool) (func() (net.Conn, error), net.Listener) {
 	tl, ok := ln.(*net.TCPListener)
 	if !ok || netAccept {
 		return ln.Accept, ln
 	}
 	rc, err := tl.SyscallConn()
-	if err != nil {
+	if err != nil || !rawSafe(rc) {
 		return ln.Accept, ln
 	}
 	a := &fastAcceptor{ln: tl, rc: rc, check: waitCheck}
 	if a.set, err = waitSet(rc); err != nil {
 		return ln.Accept, ln
 	}
-	if a.setRC, err = a.set.SyscallConn(); err != nil {
+	a.setRC, err = a.set.SyscallConn()
+	if err == nil {
+		// Fails if the poller did not take the set: its waits would fail.
+		err = a.set.SetReadDeadline(time.Time{})
+	}
+	if err != nil {
 		a.set.Close()
 		return ln.Accept, ln
 	}
@@ -135,6 +141,26 @@ func newAcceptor(ln net.Listener, netAccept bool) (func() (net.Conn, error), net
 	a.acceptFn = a.accept4
 	a.waitFn = a.poll
 	return a.accept, &acceptorListener{TCPListener: tl, a: a}
+}
+
+// rawSafe reports whether the listener's accept4 and its connections'
+// close may be raw system calls, which the runtime cannot take the
+// processor from: the listener does not block (a File of it, made
+// blocking by its Fd method, is handed to a child process in a graceful
+// restart), and it hands its connections no SO_LINGER, with which a
+// close waits for the unsent bytes. A listener made blocking or lingering
+// after Serve began would hold a processor in accept4 or close.
+func rawSafe(rc syscall.RawConn) bool {
+	safe := false
+	err := rc.Control(func(fd uintptr) {
+		flags, err := unix.FcntlInt(fd, unix.F_GETFL, 0)
+		if err != nil || flags&unix.O_NONBLOCK == 0 {
+			return
+		}
+		l, err := unix.GetsockoptLinger(int(fd), unix.SOL_SOCKET, unix.SO_LINGER)
+		safe = err == nil && l.Onoff == 0
+	})
+	return err == nil && safe
 }
 
 // waitSet returns an epoll set holding rc's socket (level-triggered: the

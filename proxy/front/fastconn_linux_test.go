@@ -415,3 +415,58 @@ func TestAcceptedAddresses(t *testing.T) {
 		})
 	}
 }
+
+// A listener whose accept4 could wait (made blocking, as a File handed to
+// a child process is) or whose connections' close could (SO_LINGER) keeps
+// Go's accept: raw calls that wait would hold a processor.
+func TestAcceptKeepsGoForABlockingOrLingeringListener(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		prepare func(t *testing.T, ln *net.TCPListener)
+	}{
+		{"blocking", func(t *testing.T, ln *net.TCPListener) {
+			f, err := ln.File()
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { f.Close() })
+			f.Fd() // makes the socket, shared with ln, blocking
+		}},
+		{"lingering", func(t *testing.T, ln *net.TCPListener) {
+			rc, err := ln.SyscallConn()
+			if err != nil {
+				t.Fatal(err)
+			}
+			rc.Control(func(fd uintptr) {
+				err = unix.SetsockoptLinger(int(fd), unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 3})
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			tc.prepare(t, ln.(*net.TCPListener))
+			accept, acceptLn := newAcceptor(ln, false)
+			defer acceptLn.Close()
+			client, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer client.Close()
+			r := waitAccept(t, startAccept(accept), "with a client waiting")
+			if r.err != nil {
+				t.Fatal(r.err)
+			}
+			defer r.c.Close()
+			if _, ok := r.c.(*net.TCPConn); !ok {
+				t.Errorf("accepted a %T, want a *net.TCPConn from Go's accept", r.c)
+			}
+		})
+	}
+}

@@ -36,16 +36,16 @@
 // Connections accepted bare (below) have it off whatever the listener
 // says.
 //
-// Bare connections (Linux): from a *net.TCPListener, Server accepts the
-// connections that wait in the listener's queue itself, with accept4, and
-// serves them outside Go's poller for as long as their reads and writes
-// find the socket ready (fastConn); the first that would wait hands the
-// socket to the poller. A connection of one request then makes 8 system
-// calls instead of 11 to 12: no epoll_ctl add and delete, no getsockname
-// for a listener on one address, no TCP_NODELAY before a second write.
-// When no connection waits, Accept waits, and its connection is a
-// net.TCPConn. Hijacking handlers get a net.TCPConn either way; Fallback
-// gets the connection as it is.
+// Bare connections (Linux): from a *net.TCPListener, Server accepts
+// every connection itself, with a raw accept4, and serves it outside Go's
+// poller for as long as its reads and writes find the socket ready
+// (fastConn); the first that would wait hands the socket to the poller.
+// A connection of one request then makes 8 system calls instead of 11 to
+// 12: no epoll_ctl add and delete, no getsockname for a listener on one
+// address, no TCP_NODELAY before a second write. When no connection
+// waits, Server waits in an epoll set that holds the listener
+// (fastAcceptor). Hijacking handlers get a net.TCPConn; Fallback gets
+// the connection as it is.
 //
 // Concurrency: one goroutine per connection, kept for the next
 // connection for a while when its own ends. The request path takes no
