@@ -1,0 +1,136 @@
+// Package sendtimeout closes the door on a client that stops reading: a
+// write to its connection fails once it has sent no byte for a set time.
+//
+// Why: a proxy streams a response to the client as the backend sends it.
+// A client that asks for a large response and then reads nothing (or one
+// byte a minute) would hold the proxy's goroutine, the client's socket and
+// a backend connection for as long as it likes; many such clients exhaust
+// a backend. HAProxy's "timeout client" and nginx's send_timeout (60 s by
+// default) bound it; net/http's WriteTimeout bounds the whole response
+// instead, which would cut off a long download that is making progress.
+//
+// The timeout runs per write and only counts time without progress, as
+// net/http's HTTP/2 WriteByteTimeout does: each write gets a deadline d
+// from its start, extended by d when it runs out after some bytes went
+// out: a write fails after d to 2d without progress, never sooner. The
+// connection is then given up: every write after fails at once, sparing
+// the wait that a TLS close_notify would take under a deadline of its
+// own. While the layer above has a write deadline of its own set
+// (SetWriteDeadline or SetDeadline with a non-zero time: net/http's TLS
+// handshake timeout or WriteTimeout, the proxy's bound on a 101
+// response), Conn leaves the deadline to it; once that layer clears it,
+// the send timeout is back.
+// Upgraded connections (WebSocket) keep it: a client that stops reading a
+// tunnel is cut off too, as nginx's send_timeout does.
+//
+// Writes must come from one goroutine at a time, as every user of a
+// net.Conn arranges. A deadline set from another goroutine just as a write
+// begins may be replaced by that write's.
+package sendtimeout
+
+import (
+	"errors"
+	"net"
+	"os"
+	"sync/atomic"
+	"time"
+)
+
+// Conn is a net.Conn whose writes fail with os.ErrDeadlineExceeded (a
+// net.Error whose Timeout is true) after d without a byte sent, and so do
+// all writes after that one.
+type Conn struct {
+	net.Conn
+	d time.Duration
+	// own: the layer above has a write deadline set; Conn sets none.
+	own atomic.Bool
+	// failed: the error of the write that timed out, which every write
+	// after returns at once.
+	failed atomic.Pointer[error]
+}
+
+// Wrap returns c with a send timeout of d, or c itself when d is not
+// positive.
+func Wrap(c net.Conn, d time.Duration) net.Conn {
+	if d <= 0 {
+		return c
+	}
+	return &Conn{Conn: c, d: d}
+}
+
+// Write writes p, failing once d passes with no byte of it sent.
+func (c *Conn) Write(p []byte) (int, error) {
+	if err := c.failed.Load(); err != nil {
+		return 0, *err
+	}
+	if c.own.Load() {
+		return c.Conn.Write(p)
+	}
+	n := 0
+	for {
+		// Every write sets its own deadline: the one left by the last
+		// write is never in the way.
+		_ = c.Conn.SetWriteDeadline(time.Now().Add(c.d))
+		m, err := c.Conn.Write(p[n:])
+		n += m
+		if n == len(p) || !errors.Is(err, os.ErrDeadlineExceeded) {
+			return n, err
+		}
+		if m == 0 {
+			c.failed.Store(&err)
+			return n, err
+		}
+		// Bytes went out before the deadline: d more for the rest.
+	}
+}
+
+// SetWriteDeadline sets the write deadline: until it is cleared (the zero
+// time), it replaces the send timeout.
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	c.own.Store(!t.IsZero())
+	return c.Conn.SetWriteDeadline(t)
+}
+
+// SetDeadline sets both deadlines; the write deadline replaces the send
+// timeout until it is cleared.
+func (c *Conn) SetDeadline(t time.Time) error {
+	c.own.Store(!t.IsZero())
+	return c.Conn.SetDeadline(t)
+}
+
+// CloseWrite half-closes the connection when it can: net/http's server
+// does so before it closes a connection it answered with an error.
+func (c *Conn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+// NetConn returns the connection underneath, as tls.Conn's NetConn does:
+// for settings of the socket's own (TCP keep-alive).
+func (c *Conn) NetConn() net.Conn { return c.Conn }
+
+// Listener wraps the connections of a net.Listener with a send timeout.
+type Listener struct {
+	net.Listener
+	d time.Duration
+}
+
+// WrapListener returns ln, whose connections get a send timeout of d, or
+// ln itself when d is not positive.
+func WrapListener(ln net.Listener, d time.Duration) net.Listener {
+	if d <= 0 {
+		return ln
+	}
+	return &Listener{Listener: ln, d: d}
+}
+
+// Accept returns the next connection, wrapped.
+func (l *Listener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &Conn{Conn: c, d: l.d}, nil
+}

@@ -1,0 +1,186 @@
+package sendtimeout
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"testing"
+	"time"
+)
+
+// pair returns a connected loopback pair whose server side, wrapped with
+// d, has a small send buffer, and the client side.
+func pair(t *testing.T, d time.Duration) (net.Conn, *net.TCPConn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	wl := WrapListener(ln, d)
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err := wl.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close(); server.Close() })
+	cc := client.(*net.TCPConn)
+	if err := server.(*Conn).Conn.(*net.TCPConn).SetWriteBuffer(4 << 10); err != nil {
+		t.Fatal(err)
+	}
+	return server, cc
+}
+
+// stall writes to c until a write fails, for at most 10 s, and returns
+// how long the failing write took, and its error.
+func stall(t *testing.T, c net.Conn) (time.Duration, error) {
+	t.Helper()
+	buf := make([]byte, 64<<10)
+	end := time.Now().Add(10 * time.Second)
+	for time.Now().Before(end) {
+		start := time.Now()
+		if _, err := c.Write(buf); err != nil {
+			return time.Since(start), err
+		}
+	}
+	t.Fatal("writes to a client that reads nothing did not fail within 10 s")
+	return 0, nil
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, os.ErrDeadlineExceeded) && errors.As(err, &ne) && ne.Timeout()
+}
+
+// A write to a client that reads nothing fails with a timeout, no sooner
+// than d after it began.
+func TestStalledWriteFails(t *testing.T) {
+	const d = 200 * time.Millisecond
+	server, _ := pair(t, d)
+	took, err := stall(t, server)
+	if !isTimeout(err) {
+		t.Fatalf("write error %v, want a timeout (os.ErrDeadlineExceeded)", err)
+	}
+	if took < d {
+		t.Fatalf("the failing write took %v, less than the timeout %v", took, d)
+	}
+	// Given up: a write after fails at once, even under a deadline of
+	// the caller's (a TLS close_notify's).
+	server.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	start := time.Now()
+	if _, err := server.Write([]byte("x")); !isTimeout(err) || time.Since(start) > d {
+		t.Fatalf("a write after the timeout: %v after %v, want the timeout at once", err, time.Since(start))
+	}
+}
+
+// A connection idle for longer than d writes again: no deadline of an
+// earlier write is left to fail it.
+func TestIdleConnectionWritesAgain(t *testing.T) {
+	const d = 100 * time.Millisecond
+	server, client := pair(t, d)
+	buf := make([]byte, 100)
+	for i := range 2 {
+		if _, err := server.Write(buf); err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+		if _, err := io.ReadFull(client, buf); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * d)
+	}
+}
+
+// A client that reads slowly but steadily gets a write that takes many
+// times d: the timeout counts time without progress, not the whole write.
+// (Steadily: the bytes queued in the sockets' buffers, which the writer
+// waits behind, are read well within d.)
+func TestSlowReaderIsNotCutOff(t *testing.T) {
+	const d = 300 * time.Millisecond
+	const total = 2 << 20 // 64 reads of 32 KiB, 20 ms apart: at least 1.28 s
+	server, client := pair(t, d)
+	read := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 32<<10)
+		n := 0
+		for n < total {
+			time.Sleep(20 * time.Millisecond)
+			m, err := client.Read(buf)
+			n += m
+			if err != nil {
+				read <- err
+				return
+			}
+		}
+		read <- nil
+	}()
+	start := time.Now()
+	if n, err := server.Write(make([]byte, total)); err != nil || n != total {
+		t.Fatalf("write to a slow reader: %d bytes, %v; want %d, nil", n, err, total)
+	}
+	if took := time.Since(start); took < 3*d {
+		t.Fatalf("the write took %v: the reader was not slow enough to test anything", took)
+	}
+	if err := <-read; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A write deadline of the caller's replaces the timeout while it is set;
+// cleared, the timeout is back. SetDeadline sets it as SetWriteDeadline
+// does.
+func TestCallerDeadlineReplacesTheTimeout(t *testing.T) {
+	t.Run("SetWriteDeadline", func(t *testing.T) {
+		callerDeadline(t, func(c net.Conn, at time.Time) error { return c.SetWriteDeadline(at) })
+	})
+	t.Run("SetDeadline", func(t *testing.T) {
+		callerDeadline(t, func(c net.Conn, at time.Time) error { return c.SetDeadline(at) })
+	})
+}
+
+func callerDeadline(t *testing.T, set func(net.Conn, time.Time) error) {
+	const d = 100 * time.Millisecond
+	server, client := pair(t, d)
+	if err := set(server, time.Now().Add(10*d)); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err := stall(t, server)
+	if !isTimeout(err) {
+		t.Fatalf("write error %v, want a timeout", err)
+	}
+	if took := time.Since(start); took < 9*d {
+		t.Fatalf("writes failed after %v, before the caller's deadline (%v)", took, 10*d)
+	}
+
+	// Cleared: drain the client, then stall again.
+	if err := set(server, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		client.SetReadDeadline(time.Now().Add(3 * d))
+		io.Copy(io.Discard, client)
+	}()
+	<-drained
+	took, err := stall(t, server)
+	if !isTimeout(err) || took > 5*time.Second {
+		t.Fatalf("after the caller cleared its deadline: %v after %v, want a timeout", err, took)
+	}
+}
+
+// Zero or less turns the timeout off: the connection is not wrapped.
+func TestZeroIsOff(t *testing.T) {
+	c := &net.TCPConn{}
+	if got := Wrap(c, 0); got != net.Conn(c) {
+		t.Fatalf("Wrap(c, 0) = %T, want c itself", got)
+	}
+	ln := &net.TCPListener{}
+	if got := WrapListener(ln, -time.Second); got != net.Listener(ln) {
+		t.Fatalf("WrapListener(ln, -1s) = %T, want ln itself", got)
+	}
+}
