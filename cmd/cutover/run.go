@@ -22,6 +22,7 @@ import (
 	"github.com/cutoverproxy/cutover/discovery/docker"
 	"github.com/cutoverproxy/cutover/discovery/file"
 	"github.com/cutoverproxy/cutover/health"
+	"github.com/cutoverproxy/cutover/internal/sendtimeout"
 	"github.com/cutoverproxy/cutover/proxy"
 	"github.com/cutoverproxy/cutover/proxy/front"
 )
@@ -37,6 +38,7 @@ type runConfig struct {
 	shutdownTimeout   time.Duration
 	readHeaderTimeout time.Duration
 	clientIdleTimeout time.Duration
+	clientSendTimeout time.Duration
 	proxy             proxy.Config
 	docker            autoBool
 	dockerConfig      docker.Config
@@ -60,6 +62,7 @@ func runSetup() (*flagSet, runFunc) {
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM or SIGINT, how long in-flight requests may take to finish")
 	fs.DurationVar(&c.readHeaderTimeout, "read-header-timeout", 10*time.Second, "how long a client may take to send request headers")
 	fs.DurationVar(&c.clientIdleTimeout, "client-idle-timeout", 120*time.Second, "how long an idle client keep-alive connection stays open")
+	fs.DurationVar(&c.clientSendTimeout, "client-send-timeout", 60*time.Second, "how long a write to a client may go without sending a byte (the client reads nothing) before the connection is closed; 0 turns it off")
 	fs.DurationVar(&c.proxy.DialTimeout, "dial-timeout", proxy.DefaultDialTimeout, "how long connecting to a backend may take before another backend is tried")
 	fs.DurationVar(&c.proxy.ResponseHeaderTimeout, "response-header-timeout", proxy.DefaultResponseHeaderTimeout, "how long a backend may take to send response headers (504 after)")
 	fs.DurationVar(&c.proxy.IdleConnTimeout, "backend-idle-timeout", proxy.DefaultIdleConnTimeout, "how long an idle backend connection is kept; keep it below the backends' keep-alive timeout")
@@ -133,6 +136,9 @@ func (c *runConfig) run(ctx context.Context, stderr io.Writer) error {
 		}
 		defer adminLn.Close()
 	}
+	if c.netHTTP {
+		httpLn = sendtimeout.WrapListener(httpLn, c.clientSendTimeout)
+	}
 	pr := &process{
 		cfg: c, log: log, px: px, merger: merger, providers: providers, httpLn: httpLn, adminLn: adminLn,
 		problems: newProblemLog(log, reg), https: https,
@@ -152,10 +158,10 @@ func (c *runConfig) run(ctx context.Context, stderr io.Writer) error {
 		ErrorLog:          serverErrorLog(log),
 	}
 	c.tls.configureHTTP(pr.srv)
-	https.build(px, pr.srv)
+	https.build(px, pr.srv, c.clientSendTimeout)
 	pr.http = pr.srv
 	if !c.netHTTP {
-		pr.http = &front.Server{Handler: pr.srv.Handler, Fallback: pr.srv}
+		pr.http = &front.Server{Handler: pr.srv.Handler, Fallback: pr.srv, SendTimeout: c.clientSendTimeout}
 	}
 	pr.adminSrv = &http.Server{
 		Handler: admin.New(admin.Config{

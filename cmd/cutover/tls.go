@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -19,6 +20,7 @@ import (
 	"github.com/cutoverproxy/cutover/admin"
 	"github.com/cutoverproxy/cutover/certs"
 	"github.com/cutoverproxy/cutover/discovery"
+	"github.com/cutoverproxy/cutover/internal/sendtimeout"
 	"github.com/cutoverproxy/cutover/proxy"
 )
 
@@ -255,8 +257,8 @@ func http2Config() *http.HTTP2Config {
 
 // build makes the HTTPS server: the proxy's handler with the HTTP
 // server's limits, on a TLS listener over the connections that the proxy
-// does not pass through.
-func (h *httpsServer) build(px *proxy.Proxy, base *http.Server) {
+// does not pass through, whose writes have the send timeout send.
+func (h *httpsServer) build(px *proxy.Proxy, base *http.Server, send time.Duration) {
 	if h == nil {
 		return
 	}
@@ -274,7 +276,7 @@ func (h *httpsServer) build(px *proxy.Proxy, base *http.Server) {
 		HTTP2:             http2Config(),
 	}
 	// TLS passthrough routes take their connections (by SNI) first.
-	h.ln = tls.NewListener(px.Passthrough(h.raw), cfg)
+	h.ln = tls.NewListener(sendtimeout.WrapListener(px.Passthrough(h.raw), send), cfg)
 }
 
 // start runs the server and the certificate watcher on wg until bg ends;

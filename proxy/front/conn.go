@@ -354,6 +354,9 @@ func (cc *conn) watchIfLong() {
 // stream, a WebSocket): a client that vanished is found out. Short
 // requests spare the system calls when the listener has keep-alive off.
 func keepAlive(c net.Conn) {
+	if u, ok := c.(interface{ NetConn() net.Conn }); ok {
+		c = u.NetConn() // under a send timeout
+	}
 	switch c := c.(type) {
 	case *net.TCPConn:
 		_ = c.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: keepAliveIdle * time.Second,

@@ -13,6 +13,7 @@ import (
 	"unsafe"
 
 	"github.com/cutoverproxy/cutover/internal/rawio"
+	"github.com/cutoverproxy/cutover/internal/sendtimeout"
 	"golang.org/x/sys/unix"
 )
 
@@ -39,7 +40,14 @@ import (
 // goroutine. Close waits for the system calls in flight on the bare
 // socket before it closes it, so that none reaches a descriptor number
 // reused meanwhile. A handler that hijacks the connection gets a
-// net.TCPConn (netConn); Fallback gets the fastConn.
+// net.TCPConn (netConn), under the send timeout when there is one;
+// Fallback gets the fastConn.
+//
+// The send timeout (Server.SendTimeout) costs a write nothing while the
+// socket takes its bytes: only a write that finds the socket full, in the
+// poller, sets a write deadline of the timeout (armSend), again after
+// each wait that sent bytes, and clears it before it returns, unless the
+// caller has a write deadline of its own set.
 type fastConn struct {
 	fd            int
 	local, remote net.Addr
@@ -68,6 +76,15 @@ type fastConn struct {
 	// one holds Write's buffer for writev, which would otherwise move
 	// a vector of one to the heap on every call.
 	one [1][]byte
+
+	// The send timeout (Server.SendTimeout; 0 for none): a write that
+	// finds the socket full waits with a deadline of send from the last
+	// byte written, unless a write deadline of the caller's (wdl) is set.
+	// blocked: pollWrite stopped to have that deadline set; armed: it is
+	// set; armedAt: wn when it was.
+	send           time.Duration
+	blocked, armed bool
+	armedAt        int64
 }
 
 // fastAcceptor accepts fastConns from a TCP listener, for one goroutine.
@@ -417,7 +434,18 @@ func (c *fastConn) writev(v [][]byte) (int64, error) {
 		}
 	}
 	c.wv, c.wn, c.werr = v, 0, nil
+	c.blocked = false
 	err := c.rc.Write(c.writeFn)
+	for err == nil && c.blocked {
+		// The socket is full: wait with the send timeout's deadline,
+		// from now, the first time or after bytes went out.
+		c.blocked = false
+		c.armSend(true)
+		err = c.rc.Write(c.writeFn)
+	}
+	if c.armed {
+		c.armSend(false)
+	}
 	total += c.wn
 	if err == nil {
 		err = c.werr
@@ -444,6 +472,10 @@ func (c *fastConn) pollWrite(fd uintptr) bool {
 		case unix.EINTR:
 			continue
 		case unix.EAGAIN:
+			if c.send > 0 && c.wdl.Load() == 0 && (!c.armed || c.wn > c.armedAt) {
+				c.blocked = true // writev sets the deadline, then waits
+				return true
+			}
 			return false
 		}
 		c.werr = err
@@ -451,6 +483,30 @@ func (c *fastConn) pollWrite(fd uintptr) bool {
 	}
 	return true
 }
+
+// armSend sets (on) or clears the send timeout's write deadline, unless
+// the caller has a write deadline of its own set, which stays. Not from
+// pollWrite: a Close waiting for the write to end would hold mu.
+func (c *fastConn) armSend(on bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f := c.file.Load()
+	if f == nil || c.closed.Load() || c.wdl.Load() != 0 {
+		c.armed = false
+		return
+	}
+	if on {
+		_ = f.SetWriteDeadline(time.Now().Add(c.send))
+		c.armedAt = c.wn
+	} else {
+		_ = f.SetWriteDeadline(time.Time{})
+	}
+	c.armed = on
+}
+
+// setSendTimeout gives the connection Server's send timeout, before its
+// first write.
+func (c *fastConn) setSendTimeout(d time.Duration) { c.send = d }
 
 // consume drops the first n bytes of v.
 func consume(v [][]byte, n int) [][]byte {
@@ -603,7 +659,8 @@ func (c *fastConn) netConn() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The duplicate carries the deadlines on.
+	// The duplicate carries the deadlines and the send timeout on.
+	nc = sendtimeout.Wrap(nc, c.send)
 	applyDeadline(nc.SetReadDeadline, c.rdl.Load())
 	applyDeadline(nc.SetWriteDeadline, c.wdl.Load())
 	_ = c.closeLocked()

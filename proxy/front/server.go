@@ -47,6 +47,12 @@
 // (fastAcceptor). Hijacking handlers get a net.TCPConn; Fallback gets
 // the connection as it is.
 //
+// Send timeout: a write to a client that has taken no byte for
+// SendTimeout fails, and the connection is closed (internal/sendtimeout
+// has the why and the rules); fastConns keep the timeout themselves, at
+// no cost to a write that does not wait, other connections and hijacked
+// ones come wrapped in a sendtimeout.Conn.
+//
 // Concurrency: one goroutine per connection, kept for the next
 // connection for a while when its own ends. The request path takes no
 // lock; Server's mutex guards the set of connections and listeners, taken
@@ -64,6 +70,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/cutoverproxy/cutover/internal/sendtimeout"
 )
 
 // Server serves HTTP/1.1 on its listeners, handing what it does not take
@@ -81,6 +89,12 @@ type Server struct {
 	// SetKeepAlivesEnabled, ConnState and ConnContext apply to the
 	// connections handed over only.
 	Fallback *http.Server
+	// SendTimeout is how long a write to a client may go without
+	// sending a byte (the client reads nothing) before it fails and the
+	// connection is closed; see internal/sendtimeout. It applies to the
+	// connections handed to Fallback and to hijacked ones too. Zero
+	// means none.
+	SendTimeout time.Duration
 
 	init     sync.Once
 	handoff  *handoffListener
@@ -152,6 +166,11 @@ func (s *Server) Serve(ln net.Listener) error {
 			return err
 		}
 		backoff = 0
+		if st, ok := c.(interface{ setSendTimeout(time.Duration) }); ok {
+			st.setSendTimeout(s.SendTimeout)
+		} else {
+			c = sendtimeout.Wrap(c, s.SendTimeout)
+		}
 		cc := newConn(s, c)
 		if !s.trackConn(cc) {
 			c.Close()
