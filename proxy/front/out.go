@@ -8,16 +8,32 @@ const outSize = 4 << 10
 
 // out is the write side of a response: small writes gather in buf; a
 // write that does not fit goes out with what is gathered in one writev.
+// The first failed write is kept and returned by every later one, and it
+// calls gone: as net/http does, a connection that can no longer be written
+// ends its requests' context, so that a stream whose backend is quiet
+// (server-sent events) does not hold the backend until its next bytes.
 type out struct {
-	c   net.Conn
-	buf []byte
-	vec [3][]byte
-	vb  net.Buffers // over vec: a field, so that WriteTo allocates nothing
-	err error
+	c    net.Conn
+	gone func()
+	buf  []byte
+	vec  [3][]byte
+	vb   net.Buffers // over vec: a field, so that WriteTo allocates nothing
+	err  error
 }
 
-func (o *out) reset(c net.Conn) {
-	o.c, o.buf, o.err = c, o.buf[:0], nil
+func (o *out) reset(c net.Conn, gone func()) {
+	o.c, o.gone, o.buf, o.err = c, gone, o.buf[:0], nil
+}
+
+// failed records err, when it is one, as the write side's end.
+func (o *out) failed(err error) error {
+	if err != nil && o.err == nil {
+		o.err = err
+		if o.gone != nil {
+			o.gone()
+		}
+	}
+	return err
 }
 
 func (o *out) WriteString(s string) { o.buf = append(o.buf, s...) }
@@ -42,17 +58,18 @@ func (o *out) write(p []byte, crlf bool) (int, error) {
 	if crlf {
 		o.vb = append(o.vb, crlfBytes)
 	}
+	var err error
 	if vw, ok := o.c.(interface {
 		writev([][]byte) (int64, error)
 	}); ok {
-		_, o.err = vw.writev(o.vb)
+		_, err = vw.writev(o.vb)
 	} else {
-		_, o.err = o.vb.WriteTo(o.c)
+		_, err = o.vb.WriteTo(o.c)
 	}
 	o.buf = o.buf[:0]
 	o.vec = [3][]byte{}
-	if o.err != nil {
-		return 0, o.err
+	if o.failed(err) != nil {
+		return 0, err
 	}
 	return len(p), nil
 }
@@ -64,7 +81,7 @@ func (o *out) flush() error {
 	if o.err != nil || len(o.buf) == 0 {
 		return o.err
 	}
-	_, o.err = o.c.Write(o.buf)
+	_, err := o.c.Write(o.buf)
 	o.buf = o.buf[:0]
-	return o.err
+	return o.failed(err)
 }

@@ -52,14 +52,14 @@ var responses = sync.Pool{New: func() any {
 func getResponse(cc *conn, r *http.Request) *response {
 	w := responses.Get().(*response)
 	w.cc, w.req = cc, r
-	w.bw.reset(cc.c)
+	w.bw.reset(cc.c, cc.cancel)
 	w.head = r.Method == http.MethodHead
 	w.length = -1
 	return w
 }
 
 func putResponse(w *response) {
-	w.bw.reset(nil)
+	w.bw.reset(nil, nil)
 	clear(w.header)
 	*w = response{bw: out{buf: w.bw.buf[:0]}, pending: w.pending[:0], header: w.header}
 	responses.Put(w)

@@ -230,3 +230,48 @@ func TestSendTimeoutGivesWayToAHandlersDeadline(t *testing.T) {
 		})
 	}
 }
+
+// A write to the client that fails, in a Flush as in a Write, ends the
+// request's context at once: the proxy stops the backend's exchange even
+// when the backend has nothing more to send (a quiet event stream), rather
+// than at its next bytes.
+func TestSendTimeoutEndsTheRequestContext(t *testing.T) {
+	const d = 300 * time.Millisecond
+	for _, tc := range []struct {
+		name  string
+		chunk int // below outSize, the bytes go out in Flush
+	}{{"flush", 1 << 10}, {"write", 64 << 10}} {
+		for _, bare := range []bool{true, false} {
+			t.Run(tc.name+"/bare="+strconv.FormatBool(bare), func(t *testing.T) {
+				ended := make(chan error, 1)
+				addr := serveSend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					buf := make([]byte, tc.chunk)
+					f := w.(http.Flusher)
+					for range (256 << 20) / tc.chunk {
+						_, err := w.Write(buf)
+						f.Flush()
+						if r.Context().Err() != nil {
+							ended <- nil
+							return
+						}
+						if err != nil {
+							ended <- errors.New("a write failed and the request's context goes on")
+							return
+						}
+					}
+					ended <- errors.New("256 MiB went to a client that reads nothing")
+				}), d, bare)
+				c := dialReceiving(t, addr, 4<<10)
+				io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+				select {
+				case err := <-ended:
+					if err != nil {
+						t.Fatal(err)
+					}
+				case <-time.After(testTimeout):
+					t.Fatalf("a stream to a client that reads nothing had not ended after %v (send timeout %v)", testTimeout, d)
+				}
+			})
+		}
+	}
+}
