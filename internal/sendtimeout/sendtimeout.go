@@ -19,7 +19,9 @@
 // (SetWriteDeadline or SetDeadline with a non-zero time: net/http's TLS
 // handshake timeout or WriteTimeout, the proxy's bound on a 101
 // response), Conn leaves the deadline to it; once that layer clears it,
-// the send timeout is back.
+// the send timeout is back, from then on for a write that waits meanwhile.
+// A write that the caller's deadline ends is the caller's doing: the
+// connection is not given up.
 // Upgraded connections (WebSocket) keep it: a client that stops reading a
 // tunnel is cut off too, as nginx's send_timeout does.
 //
@@ -63,24 +65,26 @@ func (c *Conn) Write(p []byte) (int, error) {
 	if err := c.failed.Load(); err != nil {
 		return 0, *err
 	}
-	if c.own.Load() {
-		return c.Conn.Write(p)
-	}
 	n := 0
 	for {
 		// Every write sets its own deadline: the one left by the last
 		// write is never in the way.
-		_ = c.Conn.SetWriteDeadline(time.Now().Add(c.d))
+		own := c.own.Load()
+		if !own {
+			_ = c.Conn.SetWriteDeadline(time.Now().Add(c.d))
+		}
 		m, err := c.Conn.Write(p[n:])
 		n += m
-		if n == len(p) || !errors.Is(err, os.ErrDeadlineExceeded) {
+		if n == len(p) || !errors.Is(err, os.ErrDeadlineExceeded) || c.own.Load() {
+			// Done, failed otherwise, or the caller's deadline passed.
 			return n, err
 		}
-		if m == 0 {
+		if m == 0 && !own {
 			c.failed.Store(&err)
 			return n, err
 		}
-		// Bytes went out before the deadline: d more for the rest.
+		// Bytes went out before the deadline, or the caller cleared
+		// its own while the write waited: d more for the rest.
 	}
 }
 
@@ -88,14 +92,27 @@ func (c *Conn) Write(p []byte) (int, error) {
 // time), it replaces the send timeout.
 func (c *Conn) SetWriteDeadline(t time.Time) error {
 	c.own.Store(!t.IsZero())
-	return c.Conn.SetWriteDeadline(t)
+	return c.Conn.SetWriteDeadline(c.writeDeadline(t))
 }
 
 // SetDeadline sets both deadlines; the write deadline replaces the send
 // timeout until it is cleared.
 func (c *Conn) SetDeadline(t time.Time) error {
 	c.own.Store(!t.IsZero())
-	return c.Conn.SetDeadline(t)
+	if err := c.Conn.SetReadDeadline(t); err != nil {
+		return err
+	}
+	return c.Conn.SetWriteDeadline(c.writeDeadline(t))
+}
+
+// writeDeadline is the deadline the connection gets when the caller sets
+// t: a cleared one becomes the send timeout's, from now, for a write that
+// waits meanwhile (from another goroutine); the next write sets its own.
+func (c *Conn) writeDeadline(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Now().Add(c.d)
+	}
+	return t
 }
 
 // CloseWrite half-closes the connection when it can: net/http's server

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -167,9 +168,62 @@ func callerDeadline(t *testing.T, set func(net.Conn, time.Time) error) {
 		io.Copy(io.Discard, client)
 	}()
 	<-drained
+	if _, err := server.Write([]byte("x")); err != nil {
+		t.Fatalf("a write after the caller's deadline passed and was cleared: %v", err)
+	}
 	took, err := stall(t, server)
-	if !isTimeout(err) || took > 5*time.Second {
-		t.Fatalf("after the caller cleared its deadline: %v after %v, want a timeout", err, took)
+	if !isTimeout(err) || took < d {
+		t.Fatalf("after the caller cleared its deadline: %v after %v, want a timeout after at least %v", err, took, d)
+	}
+}
+
+// A write deadline cleared from another goroutine while a write waits
+// under it gives that write the send timeout, from then: the write does
+// not wait for good.
+func TestDeadlineClearedDuringAWrite(t *testing.T) {
+	const d = 200 * time.Millisecond
+	server, _ := pair(t, d)
+	if err := server.SetWriteDeadline(time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	var cleared atomic.Int64 // Unix nanoseconds
+	timer := time.AfterFunc(3*d, func() {
+		cleared.Store(time.Now().UnixNano())
+		server.SetWriteDeadline(time.Time{})
+	})
+	defer timer.Stop()
+	_, err := stall(t, server)
+	if !isTimeout(err) {
+		t.Fatalf("write error %v, want a timeout", err)
+	}
+	if cleared.Load() == 0 {
+		t.Fatal("the write failed before the caller's deadline was cleared")
+	}
+	if since := time.Since(time.Unix(0, cleared.Load())); since < d {
+		t.Fatalf("the write failed %v after the deadline was cleared, before the send timeout %v", since, d)
+	}
+}
+
+// A deadline of the caller's that ends a write under the send timeout
+// (as a proxy aborts a connection) is the caller's: once it is cleared,
+// the connection writes again.
+func TestCallersDeadlineDoesNotGiveUp(t *testing.T) {
+	const d = 5 * time.Second
+	server, client := pair(t, d)
+	timer := time.AfterFunc(200*time.Millisecond, func() {
+		server.SetWriteDeadline(time.Unix(1, 0))
+	})
+	defer timer.Stop()
+	if _, err := stall(t, server); !isTimeout(err) {
+		t.Fatalf("write error %v, want a timeout", err)
+	}
+	if err := server.SetWriteDeadline(time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	client.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	io.Copy(io.Discard, client)
+	if _, err := server.Write([]byte("x")); err != nil {
+		t.Fatalf("a write after the caller's deadline was cleared: %v", err)
 	}
 }
 
