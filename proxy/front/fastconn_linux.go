@@ -47,7 +47,9 @@ import (
 // socket takes its bytes: only a write that finds the socket full, in the
 // poller, sets a write deadline of the timeout (armSend), again after
 // each wait that sent bytes, and clears it before it returns, unless the
-// caller has a write deadline of its own set.
+// caller has a write deadline of its own set. A deadline of the caller's
+// cleared while a write waits gives that write the send timeout, from
+// then (setDeadline).
 type fastConn struct {
 	fd            int
 	local, remote net.Addr
@@ -81,10 +83,13 @@ type fastConn struct {
 	// finds the socket full waits with a deadline of send from the last
 	// byte written, unless a write deadline of the caller's (wdl) is set.
 	// blocked: pollWrite stopped to have that deadline set; armed: it is
-	// set; armedAt: wn when it was.
-	send           time.Duration
-	blocked, armed bool
-	armedAt        int64
+	// set; armedAt: wn when it was. waiting: a write is in the poller;
+	// rearmed: the caller cleared its deadline meanwhile, and setDeadline
+	// gave the write the send timeout's instead (cleared at its end).
+	send             time.Duration
+	blocked, armed   bool
+	armedAt          int64
+	waiting, rearmed atomic.Bool
 }
 
 // fastAcceptor accepts fastConns from a TCP listener, for one goroutine.
@@ -433,6 +438,10 @@ func (c *fastConn) writev(v [][]byte) (int64, error) {
 			return total, c.opErr("write", net.ErrClosed)
 		}
 	}
+	c.waiting.Store(true)
+	if c.rearmed.Load() {
+		c.armSend(false) // left by the last write: it may have passed
+	}
 	c.wv, c.wn, c.werr = v, 0, nil
 	c.blocked = false
 	err := c.rc.Write(c.writeFn)
@@ -443,7 +452,8 @@ func (c *fastConn) writev(v [][]byte) (int64, error) {
 		c.armSend(true)
 		err = c.rc.Write(c.writeFn)
 	}
-	if c.armed {
+	c.waiting.Store(false)
+	if c.armed || c.rearmed.Load() {
 		c.armSend(false)
 	}
 	total += c.wn
@@ -490,6 +500,7 @@ func (c *fastConn) pollWrite(fd uintptr) bool {
 func (c *fastConn) armSend(on bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.rearmed.Store(false)
 	f := c.file.Load()
 	if f == nil || c.closed.Load() || c.wdl.Load() != 0 {
 		c.armed = false
@@ -596,10 +607,17 @@ func (c *fastConn) setDeadline(d *atomic.Int64, t time.Time, set func(*os.File, 
 		return c.opErr("set deadline", net.ErrClosed)
 	}
 	d.Store(ns)
-	if f := c.file.Load(); f != nil {
-		return set(f, t)
+	f := c.file.Load()
+	if f == nil {
+		return nil
 	}
-	return nil
+	if d == &c.wdl && ns == 0 && c.send > 0 && c.waiting.Load() {
+		// A write waits, under the deadline cleared: it gets the send
+		// timeout's, from now.
+		c.rearmed.Store(true)
+		t = time.Now().Add(c.send)
+	}
+	return set(f, t)
 }
 
 // Close closes the socket, once the system calls in flight on the bare

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -273,5 +274,41 @@ func TestSendTimeoutEndsTheRequestContext(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// A write deadline that the handler clears from another goroutine while a
+// write waits under it gives that write the send timeout, from then: the
+// write does not wait for good.
+func TestSendTimeoutAfterADeadlineClearedDuringAWrite(t *testing.T) {
+	const d = 300 * time.Millisecond
+	for _, bare := range []bool{true, false} {
+		t.Run("bare="+strconv.FormatBool(bare), func(t *testing.T) {
+			res := make(chan stalled, 1)
+			var cleared atomic.Int64 // Unix nanoseconds
+			addr := serveSend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				rc := http.NewResponseController(w)
+				if err := rc.SetWriteDeadline(time.Now().Add(time.Minute)); err != nil {
+					res <- stalled{err: err}
+					return
+				}
+				timer := time.AfterFunc(3*d, func() {
+					cleared.Store(time.Now().UnixNano())
+					rc.SetWriteDeadline(time.Time{})
+				})
+				defer timer.Stop()
+				writeUntilFailure(w, res)
+			}), d, bare)
+			c := dialReceiving(t, addr, 4<<10)
+			io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+			s := waitStalled(t, res, d)
+			if cleared.Load() == 0 {
+				t.Fatalf("the write failed (%v) before the handler's deadline was cleared", s.err)
+			}
+			if since := time.Since(time.Unix(0, cleared.Load())); since < d {
+				t.Fatalf("the write failed %v after the deadline was cleared, before the send timeout %v", since, d)
+			}
+			connectionEnds(t, c)
+		})
 	}
 }
