@@ -62,10 +62,31 @@ func Wrap(c net.Conn, d time.Duration) net.Conn {
 
 // Write writes p, failing once d passes with no byte of it sent.
 func (c *Conn) Write(p []byte) (int, error) {
+	n, err := c.write(func() (int64, bool, error) {
+		m, err := c.Conn.Write(p)
+		p = p[m:]
+		return int64(m), len(p) == 0, err
+	})
+	return int(n), err
+}
+
+// WriteBuffers writes v as Write writes a buffer, in one writev(2) where
+// the connection has it (net.Buffers.WriteTo), consuming v: the response
+// writer's head and body go out together.
+func (c *Conn) WriteBuffers(v *net.Buffers) (int64, error) {
+	return c.write(func() (int64, bool, error) {
+		m, err := v.WriteTo(c.Conn)
+		return m, len(*v) == 0, err
+	})
+}
+
+// write calls once until it reports everything written, under the send
+// timeout's deadline unless the caller has one set.
+func (c *Conn) write(once func() (n int64, done bool, err error)) (int64, error) {
 	if err := c.failed.Load(); err != nil {
 		return 0, *err
 	}
-	n := 0
+	var n int64
 	for {
 		// Every write sets its own deadline: the one left by the last
 		// write is never in the way.
@@ -73,9 +94,9 @@ func (c *Conn) Write(p []byte) (int, error) {
 		if !own {
 			_ = c.Conn.SetWriteDeadline(time.Now().Add(c.d))
 		}
-		m, err := c.Conn.Write(p[n:])
+		m, done, err := once()
 		n += m
-		if n == len(p) || !errors.Is(err, os.ErrDeadlineExceeded) || c.own.Load() {
+		if done || !errors.Is(err, os.ErrDeadlineExceeded) || c.own.Load() {
 			// Done, failed otherwise, or the caller's deadline passed.
 			return n, err
 		}

@@ -1,6 +1,7 @@
 package sendtimeout
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -236,5 +237,47 @@ func TestZeroIsOff(t *testing.T) {
 	ln := &net.TCPListener{}
 	if got := WrapListener(ln, -time.Second); got != net.Listener(ln) {
 		t.Fatalf("WrapListener(ln, -1s) = %T, want ln itself", got)
+	}
+}
+
+// WriteBuffers writes every buffer, in order, and fails as Write does
+// once the client takes no byte for d.
+func TestWriteBuffers(t *testing.T) {
+	const d = 200 * time.Millisecond
+	server, client := pair(t, d)
+	c := server.(*Conn)
+	v := net.Buffers{[]byte("head "), bytes.Repeat([]byte("b"), 100<<10), []byte(" end")}
+	want := bytes.Join(v, nil)
+	got := make(chan []byte, 1)
+	go func() {
+		b := make([]byte, len(want))
+		n, _ := io.ReadFull(client, b)
+		got <- b[:n]
+	}()
+	if n, err := c.WriteBuffers(&v); err != nil || n != int64(len(want)) || len(v) != 0 {
+		t.Fatalf("WriteBuffers: %d bytes, %v, %d buffers left; want %d, nil, 0", n, err, len(v), len(want))
+	}
+	if b := <-got; !bytes.Equal(b, want) {
+		t.Fatalf("the client read %d bytes, not the %d written in order", len(b), len(want))
+	}
+
+	// The client reads no more.
+	start := time.Now()
+	for {
+		v := net.Buffers{make([]byte, 1<<10), make([]byte, 64<<10)}
+		last := time.Now()
+		_, err := c.WriteBuffers(&v)
+		if err != nil {
+			if !isTimeout(err) || time.Since(last) < d {
+				t.Fatalf("WriteBuffers to a client that reads nothing: %v after %v, want a timeout after at least %v", err, time.Since(last), d)
+			}
+			break
+		}
+		if time.Since(start) > 10*time.Second {
+			t.Fatal("WriteBuffers to a client that reads nothing did not fail within 10 s")
+		}
+	}
+	if _, err := c.Write([]byte("x")); !isTimeout(err) {
+		t.Fatalf("a write after the timeout: %v, want the timeout at once", err)
 	}
 }

@@ -59,11 +59,14 @@ func (o *out) write(p []byte, crlf bool) (int, error) {
 		o.vb = append(o.vb, crlfBytes)
 	}
 	var err error
-	if vw, ok := o.c.(interface {
-		writev([][]byte) (int64, error)
-	}); ok {
-		_, err = vw.writev(o.vb)
-	} else {
+	switch c := o.c.(type) {
+	case interface{ writev([][]byte) (int64, error) }:
+		_, err = c.writev(o.vb)
+	case interface {
+		WriteBuffers(*net.Buffers) (int64, error)
+	}:
+		_, err = c.WriteBuffers(&o.vb) // sendtimeout.Conn's
+	default:
 		_, err = o.vb.WriteTo(o.c)
 	}
 	o.buf = o.buf[:0]
