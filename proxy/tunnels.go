@@ -153,8 +153,8 @@ type tunnel struct {
 // after the request) and the backend.
 func newTunnel(b *Backend, client net.Conn, clientReader *bufio.Reader, back io.ReadWriteCloser, ws bool) *tunnel {
 	tn := &tunnel{backend: b, client: client, back: back, ws: ws}
-	tn.up = newPipe(clientReader, back, ws, closedClient, &tn.by)
-	tn.down = newPipe(back, client, ws, closedBackend, &tn.by)
+	tn.up = newPipe(clientReader, back, ws, closedClient, closedBackend, &tn.by)
+	tn.down = newPipe(back, client, ws, closedBackend, closedClient, &tn.by)
 	return tn
 }
 
