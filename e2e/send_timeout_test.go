@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -13,6 +14,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 )
 
 // A client that asks for a large response and reads none of it is cut
@@ -20,45 +24,29 @@ import (
 // its connection and the backend's, which frees the backend (its write
 // fails) instead of being held for as long as the client likes. The
 // backend is not blamed. Over cutover's own HTTP server, --net-http's,
-// and HTTPS.
+// HTTPS with HTTP/1.1 and HTTP/2, and h2c; the HTTP/2 client grants all
+// the flow-control window it can, so that only the socket holds cutover
+// back.
 func TestClientSendTimeoutFreesTheBackend(t *testing.T) {
 	const timeout = 500 * time.Millisecond
-	type ended struct {
-		err   error
-		after time.Duration
-	}
-	backendEnded := make(chan ended, 1)
-	back := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/big" {
-			io.WriteString(w, "small")
-			return
-		}
-		// At most 1 GiB, 64 KiB at a time, until a write fails.
-		buf := make([]byte, 64<<10)
-		start := time.Now()
-		for range 1 << 14 {
-			if _, err := w.Write(buf); err != nil {
-				backendEnded <- ended{err, time.Since(start)}
-				return
-			}
-		}
-		backendEnded <- ended{nil, time.Since(start)}
-	}))
-	t.Cleanup(back.Close)
 	ca := newTestCA(t)
 	dir := t.TempDir()
 	ca.writePair(t, dir, "app", 1, "app.test")
-	yaml := fmt.Sprintf("services:\n  web:\n    host: app.test\n    backends: [%s]\n", back.Listener.Addr())
 	for _, tt := range []struct {
 		name  string
 		args  []string
 		https bool
+		h2    bool
 	}{
-		{"cutover", nil, false},
-		{"net-http", []string{"--net-http"}, false},
-		{"https", nil, true},
+		{"cutover", nil, false, false},
+		{"net-http", []string{"--net-http"}, false, false},
+		{"https", nil, true, false},
+		{"https-h2", nil, true, true},
+		{"h2c", []string{"--h2c"}, false, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			back, backendEnded := bigBackend(t)
+			yaml := fmt.Sprintf("services:\n  web:\n    host: app.test\n    backends: [%s]\n", back.Listener.Addr())
 			args := append([]string{"--client-send-timeout", timeout.String()}, tt.args...)
 			var in *instance
 			addr := ""
@@ -70,21 +58,37 @@ func TestClientSendTimeoutFreesTheBackend(t *testing.T) {
 			}
 			c := dialSmallWindow(t, addr)
 			if tt.https {
-				tc := tls.Client(c, &tls.Config{ServerName: "app.test", RootCAs: ca.pool(), NextProtos: []string{"http/1.1"}})
+				proto := "http/1.1"
+				if tt.h2 {
+					proto = "h2"
+				}
+				tc := tls.Client(c, &tls.Config{ServerName: "app.test", RootCAs: ca.pool(), NextProtos: []string{proto}})
 				tc.SetDeadline(time.Now().Add(5 * time.Second))
 				if err := tc.Handshake(); err != nil {
 					t.Fatal(err)
 				}
+				if got := tc.ConnectionState().NegotiatedProtocol; got != proto {
+					t.Fatalf("negotiated %q, want %q", got, proto)
+				}
 				tc.SetDeadline(time.Time{})
 				c = tc
 			}
-			io.WriteString(c, "GET /big HTTP/1.1\r\nHost: app.test\r\n\r\n")
+			if tt.h2 {
+				askH2WithAllTheWindow(t, c, "app.test", "/big")
+			} else {
+				io.WriteString(c, "GET /big HTTP/1.1\r\nHost: app.test\r\n\r\n")
+			}
 			// The client reads nothing; the sockets' buffers fill up, then
 			// cutover's write waits for the timeout.
 			select {
 			case e := <-backendEnded:
 				if e.err == nil {
 					t.Fatal("1 GiB went through to a client that reads nothing")
+				}
+				// The backend began before cutover's write waited: it
+				// cannot have been freed sooner than the timeout.
+				if e.after < timeout {
+					t.Fatalf("the backend's write failed (%v) %v after it began, before the send timeout %v", e.err, e.after, timeout)
 				}
 				t.Logf("backend's write failed after %v: %v", e.after.Round(time.Millisecond), e.err)
 			case <-time.After(20 * time.Second):
@@ -115,6 +119,62 @@ func TestClientSendTimeoutFreesTheBackend(t *testing.T) {
 				t.Fatalf("a request after the timeout: %d %v", code, err)
 			}
 		})
+	}
+}
+
+// backendEnd is how a backend's large response ended: its write's error
+// (nil when it all went out) and when, from the response's start.
+type backendEnd struct {
+	err   error
+	after time.Duration
+}
+
+// bigBackend serves /big, at most 1 GiB written until a write fails, and
+// reports its end; other paths get a small body.
+func bigBackend(t *testing.T) (*httptest.Server, <-chan backendEnd) {
+	t.Helper()
+	ended := make(chan backendEnd, 1)
+	back := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/big" {
+			io.WriteString(w, "small")
+			return
+		}
+		buf := make([]byte, 64<<10)
+		start := time.Now()
+		for range 1 << 14 {
+			if _, err := w.Write(buf); err != nil {
+				ended <- backendEnd{err, time.Since(start)}
+				return
+			}
+		}
+		ended <- backendEnd{nil, time.Since(start)}
+	}))
+	t.Cleanup(back.Close)
+	return back, ended
+}
+
+// askH2WithAllTheWindow starts HTTP/2 on c, grants the largest windows
+// there are (connection and stream), and asks for path: from then on the
+// server may send until the socket is full.
+func askH2WithAllTheWindow(t *testing.T, c net.Conn, host, path string) {
+	t.Helper()
+	if _, err := io.WriteString(c, http2.ClientPreface); err != nil {
+		t.Fatal(err)
+	}
+	fr := http2.NewFramer(c, c)
+	const maxWindow = 1<<31 - 1
+	var hb bytes.Buffer
+	enc := hpack.NewEncoder(&hb)
+	for _, f := range [][2]string{{":method", "GET"}, {":scheme", "https"}, {":authority", host}, {":path", path}} {
+		enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	err := errors.Join(
+		fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: maxWindow}),
+		fr.WriteWindowUpdate(0, maxWindow-65535),
+		fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hb.Bytes(), EndStream: true, EndHeaders: true}),
+	)
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
