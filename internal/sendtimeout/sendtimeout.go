@@ -88,8 +88,8 @@ func (c *Conn) write(once func() (n int64, done bool, err error)) (int64, error)
 	}
 	var n int64
 	for {
-		// Every write sets its own deadline: the one left by the last
-		// write is never in the way.
+		// Without a deadline of the caller's, every write sets its
+		// own: the one left by the last write is never in the way.
 		own := c.own.Load()
 		if !own {
 			_ = c.Conn.SetWriteDeadline(time.Now().Add(c.d))
@@ -101,7 +101,8 @@ func (c *Conn) write(once func() (n int64, done bool, err error)) (int64, error)
 			return n, err
 		}
 		if m == 0 && !own {
-			c.failed.Store(&err)
+			failed := err // a copy: err itself stays on the stack
+			c.failed.Store(&failed)
 			return n, err
 		}
 		// Bytes went out before the deadline, or the caller cleared
@@ -112,18 +113,28 @@ func (c *Conn) write(once func() (n int64, done bool, err error)) (int64, error)
 // SetWriteDeadline sets the write deadline: until it is cleared (the zero
 // time), it replaces the send timeout.
 func (c *Conn) SetWriteDeadline(t time.Time) error {
-	c.own.Store(!t.IsZero())
+	if !c.callers(t) {
+		return nil
+	}
 	return c.Conn.SetWriteDeadline(c.writeDeadline(t))
 }
 
 // SetDeadline sets both deadlines; the write deadline replaces the send
 // timeout until it is cleared.
 func (c *Conn) SetDeadline(t time.Time) error {
-	c.own.Store(!t.IsZero())
-	if err := c.Conn.SetReadDeadline(t); err != nil {
+	change := c.callers(t)
+	if err := c.Conn.SetReadDeadline(t); err != nil || !change {
 		return err
 	}
 	return c.Conn.SetWriteDeadline(c.writeDeadline(t))
+}
+
+// callers records t as the caller's write deadline and reports whether
+// the connection's changes: not for a clear when none was set, which
+// would push back the send timeout of a write that waits.
+func (c *Conn) callers(t time.Time) bool {
+	had := c.own.Swap(!t.IsZero())
+	return had || !t.IsZero()
 }
 
 // writeDeadline is the deadline the connection gets when the caller sets

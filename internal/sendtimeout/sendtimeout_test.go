@@ -37,15 +37,28 @@ func pair(t *testing.T, d time.Duration) (net.Conn, *net.TCPConn) {
 	return server, cc
 }
 
-// stall writes to c until a write fails, for at most 10 s, and returns
-// how long the failing write took, and its error.
+// stall writes 64 KiB at a time to c until a write fails, and returns how
+// long the failing write took, and its error.
 func stall(t *testing.T, c net.Conn) (time.Duration, error) {
 	t.Helper()
 	buf := make([]byte, 64<<10)
-	end := time.Now().Add(10 * time.Second)
-	for time.Now().Before(end) {
+	return stallWith(t, c, func() error { _, err := c.Write(buf); return err })
+}
+
+// stallWith calls write until it fails and returns how long the failing
+// call took, and its error. After 10 s it closes c, which ends a write
+// that waits for good, and fails the test.
+func stallWith(t *testing.T, c net.Conn, write func() error) (time.Duration, error) {
+	t.Helper()
+	var stuck atomic.Bool
+	watchdog := time.AfterFunc(10*time.Second, func() { stuck.Store(true); c.Close() })
+	defer watchdog.Stop()
+	for !stuck.Load() {
 		start := time.Now()
-		if _, err := c.Write(buf); err != nil {
+		if err := write(); err != nil {
+			if stuck.Load() {
+				break
+			}
 			return time.Since(start), err
 		}
 	}
@@ -262,22 +275,41 @@ func TestWriteBuffers(t *testing.T) {
 	}
 
 	// The client reads no more.
-	start := time.Now()
-	for {
+	took, err := stallWith(t, server, func() error {
 		v := net.Buffers{make([]byte, 1<<10), make([]byte, 64<<10)}
-		last := time.Now()
 		_, err := c.WriteBuffers(&v)
-		if err != nil {
-			if !isTimeout(err) || time.Since(last) < d {
-				t.Fatalf("WriteBuffers to a client that reads nothing: %v after %v, want a timeout after at least %v", err, time.Since(last), d)
-			}
-			break
-		}
-		if time.Since(start) > 10*time.Second {
-			t.Fatal("WriteBuffers to a client that reads nothing did not fail within 10 s")
-		}
+		return err
+	})
+	if !isTimeout(err) || took < d {
+		t.Fatalf("WriteBuffers to a client that reads nothing: %v after %v, want a timeout after at least %v", err, took, d)
 	}
 	if _, err := c.Write([]byte("x")); !isTimeout(err) {
 		t.Fatalf("a write after the timeout: %v, want the timeout at once", err)
+	}
+}
+
+// Clearing a write deadline that is not set, however often and from
+// whatever goroutine, does not push back the send timeout of a write that
+// waits.
+func TestClearsDoNotPushBackTheTimeout(t *testing.T) {
+	const d = 300 * time.Millisecond
+	server, _ := pair(t, d)
+	ticker := time.NewTicker(d / 3)
+	defer ticker.Stop()
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		for {
+			select {
+			case <-ticker.C:
+				server.SetWriteDeadline(time.Time{})
+				server.SetDeadline(time.Time{})
+			case <-done:
+				return
+			}
+		}
+	}()
+	if took, err := stall(t, server); !isTimeout(err) || took < d {
+		t.Fatalf("write error %v after %v, want a timeout after at least %v", err, took, d)
 	}
 }
