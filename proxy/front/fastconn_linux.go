@@ -85,7 +85,8 @@ type fastConn struct {
 	// blocked: pollWrite stopped to have that deadline set; armed: it is
 	// set; armedAt: wn when it was. waiting: a write is in the poller;
 	// rearmed: the caller cleared its deadline meanwhile, and setDeadline
-	// gave the write the send timeout's instead (cleared at its end).
+	// gave the write the send timeout's instead, which the write clears
+	// when it arms its own, else the next write at its start.
 	send             time.Duration
 	blocked, armed   bool
 	armedAt          int64
@@ -453,7 +454,7 @@ func (c *fastConn) writev(v [][]byte) (int64, error) {
 		err = c.rc.Write(c.writeFn)
 	}
 	c.waiting.Store(false)
-	if c.armed || c.rearmed.Load() {
+	if c.armed {
 		c.armSend(false)
 	}
 	total += c.wn
@@ -606,9 +607,12 @@ func (c *fastConn) setDeadline(d *atomic.Int64, t time.Time, set func(*os.File, 
 	if c.closed.Load() {
 		return c.opErr("set deadline", net.ErrClosed)
 	}
-	d.Store(ns)
+	old := d.Swap(ns)
 	f := c.file.Load()
-	if f == nil {
+	if f == nil || d == &c.wdl && old == 0 && ns == 0 {
+		// Not in the poller yet, or the write deadline was not set:
+		// clearing it would clear the send timeout's of a write that
+		// waits.
 		return nil
 	}
 	if d == &c.wdl && ns == 0 && c.send > 0 && c.waiting.Load() {

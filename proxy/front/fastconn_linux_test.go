@@ -120,6 +120,26 @@ func TestFastConnDeadlines(t *testing.T) {
 	}
 }
 
+// A deadline that setDeadline gave a waiting write, left when that write
+// ended without arming its own (and passed since), does not fail the
+// next write: the write clears it first.
+func TestFastConnLeftoverSendDeadline(t *testing.T) {
+	fc, client := fastPair(t)
+	fc.setSendTimeout(100 * time.Millisecond)
+	if err := fc.toPoller(); err != nil {
+		t.Fatal(err)
+	}
+	fc.rearmed.Store(true)
+	fc.file.Load().SetWriteDeadline(time.Now().Add(-time.Second))
+	if _, err := fc.Write([]byte("x")); err != nil {
+		t.Fatalf("a write after a leftover send deadline: %v", err)
+	}
+	client.SetReadDeadline(time.Now().Add(testTimeout))
+	if _, err := io.ReadFull(client, make([]byte, 1)); err != nil {
+		t.Fatalf("the client did not get the byte: %v", err)
+	}
+}
+
 // Close from another goroutine ends a read that waits.
 func TestFastConnCloseEndsAWait(t *testing.T) {
 	fc, _ := fastPair(t)

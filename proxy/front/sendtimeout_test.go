@@ -312,3 +312,36 @@ func TestSendTimeoutAfterADeadlineClearedDuringAWrite(t *testing.T) {
 		})
 	}
 }
+
+// Clearing a write deadline that is not set, from another goroutine and
+// however often, does not push back the send timeout of a write that
+// waits.
+func TestSendTimeoutNotPushedBackByClears(t *testing.T) {
+	const d = 300 * time.Millisecond
+	for _, bare := range []bool{true, false} {
+		t.Run("bare="+strconv.FormatBool(bare), func(t *testing.T) {
+			res := make(chan stalled, 1)
+			addr := serveSend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				rc := http.NewResponseController(w)
+				ticker := time.NewTicker(d / 3)
+				done := make(chan struct{})
+				defer func() { ticker.Stop(); close(done) }()
+				go func() {
+					for {
+						select {
+						case <-ticker.C:
+							rc.SetWriteDeadline(time.Time{})
+						case <-done:
+							return
+						}
+					}
+				}()
+				writeUntilFailure(w, res)
+			}), d, bare)
+			c := dialReceiving(t, addr, 4<<10)
+			io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+			waitStalled(t, res, d)
+			connectionEnds(t, c)
+		})
+	}
+}
