@@ -74,7 +74,11 @@ func TestClientSendTimeoutFreesTheBackend(t *testing.T) {
 				c = tc
 			}
 			if tt.h2 {
-				askH2WithAllTheWindow(t, c, "app.test", "/big")
+				scheme := "http"
+				if tt.https {
+					scheme = "https"
+				}
+				askH2WithAllTheWindow(t, c, scheme, "app.test", "/big")
 			} else {
 				io.WriteString(c, "GET /big HTTP/1.1\r\nHost: app.test\r\n\r\n")
 			}
@@ -156,7 +160,7 @@ func bigBackend(t *testing.T) (*httptest.Server, <-chan backendEnd) {
 // askH2WithAllTheWindow starts HTTP/2 on c, grants the largest windows
 // there are (connection and stream), and asks for path: from then on the
 // server may send until the socket is full.
-func askH2WithAllTheWindow(t *testing.T, c net.Conn, host, path string) {
+func askH2WithAllTheWindow(t *testing.T, c net.Conn, scheme, host, path string) {
 	t.Helper()
 	if _, err := io.WriteString(c, http2.ClientPreface); err != nil {
 		t.Fatal(err)
@@ -165,7 +169,7 @@ func askH2WithAllTheWindow(t *testing.T, c net.Conn, host, path string) {
 	const maxWindow = 1<<31 - 1
 	var hb bytes.Buffer
 	enc := hpack.NewEncoder(&hb)
-	for _, f := range [][2]string{{":method", "GET"}, {":scheme", "https"}, {":authority", host}, {":path", path}} {
+	for _, f := range [][2]string{{":method", "GET"}, {":scheme", scheme}, {":authority", host}, {":path", path}} {
 		enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
 	}
 	err := errors.Join(
