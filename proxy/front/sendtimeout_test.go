@@ -96,19 +96,28 @@ func connectionEnds(t *testing.T, c net.Conn) {
 	}
 }
 
+// stalledRequest serves h (which reports its writes' end on res) with a
+// send timeout of d, asks it for a response from a client that reads
+// nothing, and returns how the handler's writes ended (which waitStalled
+// checks) and the client's connection.
+func stalledRequest(t *testing.T, d time.Duration, bare bool, h func(w http.ResponseWriter, r *http.Request, res chan<- stalled)) (stalled, net.Conn) {
+	t.Helper()
+	res := make(chan stalled, 1)
+	addr := serveSend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h(w, r, res) }), d, bare)
+	c := dialReceiving(t, addr, 4<<10)
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	return waitStalled(t, res, d), c
+}
+
 // A response to a client that reads nothing fails once the send timeout
 // has passed without a byte sent, and the connection is closed.
 func TestSendTimeoutEndsAStalledResponse(t *testing.T) {
 	const d = 300 * time.Millisecond
 	for _, bare := range []bool{true, false} {
 		t.Run("bare="+strconv.FormatBool(bare), func(t *testing.T) {
-			res := make(chan stalled, 1)
-			addr := serveSend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, c := stalledRequest(t, d, bare, func(w http.ResponseWriter, r *http.Request, res chan<- stalled) {
 				writeUntilFailure(w, res)
-			}), d, bare)
-			c := dialReceiving(t, addr, 4<<10)
-			io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-			waitStalled(t, res, d)
+			})
 			connectionEnds(t, c)
 		})
 	}
@@ -171,8 +180,7 @@ func TestSendTimeoutCoversHijackedConnections(t *testing.T) {
 	const d = 300 * time.Millisecond
 	for _, bare := range []bool{true, false} {
 		t.Run("bare="+strconv.FormatBool(bare), func(t *testing.T) {
-			res := make(chan stalled, 1)
-			addr := serveSend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			s, c := stalledRequest(t, d, bare, func(w http.ResponseWriter, r *http.Request, res chan<- stalled) {
 				c, _, err := http.NewResponseController(w).Hijack()
 				if err != nil {
 					res <- stalled{err: err, since: d}
@@ -180,10 +188,7 @@ func TestSendTimeoutCoversHijackedConnections(t *testing.T) {
 				}
 				defer c.Close()
 				writeUntilFailure(c, res)
-			}), d, bare)
-			c := dialReceiving(t, addr, 4<<10)
-			io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-			s := waitStalled(t, res, d)
+			})
 			if !errors.Is(s.err, os.ErrDeadlineExceeded) {
 				t.Fatalf("the hijacked connection's write failed with %v, want a timeout", s.err)
 			}
@@ -284,9 +289,8 @@ func TestSendTimeoutAfterADeadlineClearedDuringAWrite(t *testing.T) {
 	const d = 300 * time.Millisecond
 	for _, bare := range []bool{true, false} {
 		t.Run("bare="+strconv.FormatBool(bare), func(t *testing.T) {
-			res := make(chan stalled, 1)
 			var cleared atomic.Int64 // Unix nanoseconds
-			addr := serveSend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			s, c := stalledRequest(t, d, bare, func(w http.ResponseWriter, r *http.Request, res chan<- stalled) {
 				rc := http.NewResponseController(w)
 				if err := rc.SetWriteDeadline(time.Now().Add(time.Minute)); err != nil {
 					res <- stalled{err: err}
@@ -298,10 +302,7 @@ func TestSendTimeoutAfterADeadlineClearedDuringAWrite(t *testing.T) {
 				})
 				defer timer.Stop()
 				writeUntilFailure(w, res)
-			}), d, bare)
-			c := dialReceiving(t, addr, 4<<10)
-			io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-			s := waitStalled(t, res, d)
+			})
 			if cleared.Load() == 0 {
 				t.Fatalf("the write failed (%v) before the handler's deadline was cleared", s.err)
 			}
@@ -320,8 +321,7 @@ func TestSendTimeoutNotPushedBackByClears(t *testing.T) {
 	const d = 300 * time.Millisecond
 	for _, bare := range []bool{true, false} {
 		t.Run("bare="+strconv.FormatBool(bare), func(t *testing.T) {
-			res := make(chan stalled, 1)
-			addr := serveSend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, c := stalledRequest(t, d, bare, func(w http.ResponseWriter, r *http.Request, res chan<- stalled) {
 				rc := http.NewResponseController(w)
 				ticker := time.NewTicker(d / 3)
 				done := make(chan struct{})
@@ -337,10 +337,7 @@ func TestSendTimeoutNotPushedBackByClears(t *testing.T) {
 					}
 				}()
 				writeUntilFailure(w, res)
-			}), d, bare)
-			c := dialReceiving(t, addr, 4<<10)
-			io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-			waitStalled(t, res, d)
+			})
 			connectionEnds(t, c)
 		})
 	}
