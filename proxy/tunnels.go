@@ -90,6 +90,15 @@ const (
 
 var closeReasons = [...]string{"drained", "shutdown", "client", "backend"}
 
+// peer is the other side of a tunnel: the backend for the client, the
+// client for the backend.
+func (r closeReason) peer() closeReason {
+	if r == closedClient {
+		return closedBackend
+	}
+	return closedClient
+}
+
 // setReason records r in by unless a reason is there already: the first
 // to end a tunnel names it.
 func setReason(by *atomic.Uint32, r closeReason) { by.CompareAndSwap(0, uint32(r)+1) }
@@ -153,8 +162,8 @@ type tunnel struct {
 // after the request) and the backend.
 func newTunnel(b *Backend, client net.Conn, clientReader *bufio.Reader, back io.ReadWriteCloser, ws bool) *tunnel {
 	tn := &tunnel{backend: b, client: client, back: back, ws: ws}
-	tn.up = newPipe(clientReader, back, ws, closedClient, closedBackend, &tn.by)
-	tn.down = newPipe(back, client, ws, closedBackend, closedClient, &tn.by)
+	tn.up = newPipe(clientReader, back, ws, closedClient, &tn.by)
+	tn.down = newPipe(back, client, ws, closedBackend, &tn.by)
 	return tn
 }
 

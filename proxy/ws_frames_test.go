@@ -171,7 +171,7 @@ func TestCloseFrame(t *testing.T) {
 // testPipe is a WebSocket pipe from the test to dst.
 func testPipe(dst io.Writer) *pipe {
 	var by atomic.Uint32
-	return newPipe(nil, dst, true, closedClient, closedBackend, &by)
+	return newPipe(nil, dst, true, closedClient, &by)
 }
 
 // A stop in the middle of a frame lets the frame finish, then sends the

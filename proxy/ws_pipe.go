@@ -15,14 +15,14 @@ import (
 // run is the only reader of src. Writes to dst come from run and from stop,
 // under mu; for other protocols run is the only writer and mu is not used.
 type pipe struct {
-	src  io.Reader
-	dst  io.Writer
-	ws   bool
-	side closeReason // who ended the tunnel when src sends a close frame first
-	// dstSide ended the tunnel when a write to dst fails first (a client
-	// that stopped reading, cut off by the send timeout).
-	dstSide closeReason
-	by      *atomic.Uint32 // the tunnel's record of who ended it first
+	src io.Reader
+	dst io.Writer
+	ws  bool
+	// side ended the tunnel when src sends a close frame first; its peer
+	// (dst's side) when a write to dst fails first (a client that stopped
+	// reading, cut off by the send timeout).
+	side closeReason
+	by   *atomic.Uint32 // the tunnel's record of who ended it first
 
 	mu        sync.Mutex
 	f         frames
@@ -36,8 +36,8 @@ type pipe struct {
 	ended  chan struct{} // closed when run returns
 }
 
-func newPipe(src io.Reader, dst io.Writer, ws bool, side, dstSide closeReason, by *atomic.Uint32) *pipe {
-	return &pipe{src: src, dst: dst, ws: ws, side: side, dstSide: dstSide, by: by, closed: make(chan struct{}), ended: make(chan struct{})}
+func newPipe(src io.Reader, dst io.Writer, ws bool, side closeReason, by *atomic.Uint32) *pipe {
+	return &pipe{src: src, dst: dst, ws: ws, side: side, by: by, closed: make(chan struct{}), ended: make(chan struct{})}
 }
 
 // run copies src to dst until either fails.
@@ -51,7 +51,7 @@ func (pp *pipe) run() {
 		n, err := pp.src.Read(buf)
 		if n > 0 {
 			if werr := pp.forward(buf[:n]); werr != nil {
-				setReason(pp.by, pp.dstSide)
+				setReason(pp.by, pp.side.peer())
 				return
 			}
 		}

@@ -609,17 +609,21 @@ func (c *fastConn) setDeadline(d *atomic.Int64, t time.Time, set func(*os.File, 
 	}
 	old := d.Swap(ns)
 	f := c.file.Load()
-	if f == nil || d == &c.wdl && old == 0 && ns == 0 {
-		// Not in the poller yet, or the write deadline was not set:
-		// clearing it would clear the send timeout's of a write that
-		// waits.
+	if f == nil {
 		return nil
 	}
-	if d == &c.wdl && ns == 0 && c.send > 0 && c.waiting.Load() {
-		// A write waits, under the deadline cleared: it gets the send
-		// timeout's, from now.
-		c.rearmed.Store(true)
-		t = time.Now().Add(c.send)
+	if d == &c.wdl && ns == 0 {
+		switch {
+		case old == 0:
+			// Not set: clearing it would clear the send timeout's of
+			// a write that waits.
+			return nil
+		case c.send > 0 && c.waiting.Load():
+			// A write waits, under the deadline cleared: it gets the
+			// send timeout's, from now.
+			c.rearmed.Store(true)
+			t = time.Now().Add(c.send)
+		}
 	}
 	return set(f, t)
 }
