@@ -15,7 +15,7 @@ const StatusClientClosed = 499
 
 // fail answers a request that got no response from any backend. It is the
 // one place that maps errors to status codes: client gone → 499 (nothing is
-// written and nothing logged), unreadable request body → 400, no route →
+// written and nothing logged; the connection is aborted), unreadable request body → 400, no route →
 // 404, route known but no available backend, or none could be connected
 // to → 503 with Retry-After, timeout → 504, any other backend failure → 502.
 func (p *Proxy) fail(ex *exchange, err error) {
@@ -42,6 +42,11 @@ func (p *Proxy) fail(ex *exchange, err error) {
 		p.logFailure(ex, err, msg)
 	}
 	p.done(ex)
+	if code == StatusClientClosed {
+		// Not even the empty 200 that the server makes of a handler that
+		// wrote nothing: a client that only half-closed still reads.
+		panic(http.ErrAbortHandler)
+	}
 }
 
 func (p *Proxy) status(ex *exchange, err error) (int, string) {

@@ -319,18 +319,21 @@ func (p *Proxy) relay(ex *exchange, res *http.Response) {
 	n, err := copyBody(ex.w, res.Body, flush)
 	ex.bytes = n
 	copyTrailer(h, res.Trailer, announced)
-	if err != nil && !errors.Is(err, errClientWrite) && ex.r.Context().Err() == nil {
-		if grpcDeadlinePassed(ex) {
-			grpcDeadlineExceeded(ex.w, true)
-			p.done(ex)
-			return
+	if err != nil {
+		if !errors.Is(err, errClientWrite) && ex.r.Context().Err() == nil {
+			if grpcDeadlinePassed(ex) {
+				grpcDeadlineExceeded(ex.w, true)
+				p.done(ex)
+				return
+			}
+			ex.backend.recordError(err)
+			p.log.Warn().Err(err).Str("service", ex.svc.name).Str("backend", ex.backend.Name()).
+				Str("request_id", ex.id).Msg("response from backend cut short")
 		}
-		ex.backend.recordError(err)
-		p.log.Warn().Err(err).Str("service", ex.svc.name).Str("backend", ex.backend.Name()).
-			Str("request_id", ex.id).Msg("response from backend cut short")
 		p.done(ex)
 		// The status line is out: abort the connection so the client sees
-		// a broken response, not a complete one.
+		// a broken response, not a complete one. That holds when the
+		// client went away too: one that only half-closed still reads.
 		panic(http.ErrAbortHandler)
 	}
 	p.done(ex)

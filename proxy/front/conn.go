@@ -35,6 +35,7 @@ type conn struct {
 	r, w   int
 	// hijacked: a handler took the connection over; serve leaves it.
 	hijacked bool
+	base     context.Context // ctx's parent: the server's values
 	ctx      context.Context // of every request: ends when the client goes
 	cancel   context.CancelFunc
 	tmpl     *http.Request // carries ctx: requests are copies of it
@@ -55,15 +56,19 @@ type conn struct {
 var headBufs = sync.Pool{New: func() any { b := make([]byte, headBufSize); return &b }}
 
 func newConn(s *Server, c net.Conn) *conn {
-	ctx := context.WithValue(context.Background(), http.ServerContextKey, s.Fallback)
-	ctx = context.WithValue(ctx, http.LocalAddrContextKey, c.LocalAddr())
+	base := context.WithValue(context.Background(), http.ServerContextKey, s.Fallback)
+	base = context.WithValue(base, http.LocalAddrContextKey, c.LocalAddr())
+	cc := &conn{s: s, c: c, remote: c.RemoteAddr().String(), buf: *headBufs.Get().(*[]byte), base: base}
+	cc.newContext()
+	return cc
+}
+
+// newContext gives the connection's next requests a new context.
+func (cc *conn) newContext() {
 	// The proxy stops a backend exchange through the Hook when the
 	// client goes: context.AfterFunc would take a lock per request.
-	ctx, cancel, _ := reqctx.WithCancel(ctx)
-	return &conn{
-		s: s, c: c, remote: c.RemoteAddr().String(), buf: *headBufs.Get().(*[]byte),
-		ctx: ctx, cancel: cancel, tmpl: new(http.Request).WithContext(ctx),
-	}
+	ctx, cancel, _ := reqctx.WithCancel(cc.base)
+	cc.ctx, cc.cancel, cc.tmpl = ctx, cancel, new(http.Request).WithContext(ctx)
 }
 
 // serve reads and serves requests until the connection ends or goes to
@@ -302,14 +307,21 @@ func (cc *conn) serveRequest(req *request, r *http.Request) bool {
 		cc.hijacked = true
 		return false
 	}
-	if !cc.stopWatch() {
-		ok = false
-	}
+	alive := cc.stopWatch()
 	if !ok {
 		// What the handler wrote goes out before the close, as with
 		// net/http: after a panic the client sees a cut-short response.
 		_ = w.bw.flush()
 		return false
+	}
+	if !alive {
+		// The watch read the client's close (or an error) during the
+		// request and ended its context. As with net/http, the response
+		// still goes out whole, since a client that half-closed reads
+		// on, and the requests it sent before its close are served, each
+		// with a context that has not ended; the next read that finds
+		// the close ends the connection.
+		cc.newContext()
 	}
 	return w.finish()
 }

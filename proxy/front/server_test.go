@@ -156,6 +156,40 @@ func TestLongRequestSeesClientGo(t *testing.T) {
 	}
 }
 
+// A client that half-closes after its requests gets every answer, as
+// from net/http: the close, read during a long request, ends that
+// request's context, not its response nor the requests sent before it.
+func TestHalfClosedClientGetsItsResponses(t *testing.T) {
+	ended := make(chan error, 2)
+	_, addr := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			select {
+			case <-r.Context().Done():
+			case <-time.After(3 * watchTick):
+			}
+		}
+		ended <- r.Context().Err()
+		echoPath(w, r)
+	}))
+	c, br := dial(t, addr)
+	io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: a\r\n\r\nGET /next HTTP/1.1\r\nHost: a\r\n\r\n")
+	c.(*net.TCPConn).CloseWrite()
+	for _, want := range []string{"GET a /slow?", "GET a /next?"} {
+		if res, body := readResponse(t, br, "GET"); body != want {
+			t.Errorf("got %s %q, want %q", res.Status, body, want)
+		}
+	}
+	if err := <-ended; !errors.Is(err, context.Canceled) {
+		t.Errorf("the long request's context ended with %v, want context.Canceled", err)
+	}
+	if err := <-ended; err != nil {
+		t.Errorf("the next request's context had ended at its start: %v", err)
+	}
+	if n, err := br.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("after the responses: read %d bytes, %v; want the close", n, err)
+	}
+}
+
 // A request pipelined behind a long one, whose first bytes the watch
 // read, is served after it.
 func TestPipelinedBehindALongRequest(t *testing.T) {

@@ -278,6 +278,11 @@ func responseCases() []strictCase {
 		{name: "handler hijacks", request: asking("hijack")},
 		{name: "handler uses a response controller", request: asking("controller")},
 		{name: "pipelined after a flushed response", request: asking("flush") + getRequest("/2") + asking("big")},
+		// A half-closed client's close is read during these: the
+		// request's context ends, yet the response goes out whole.
+		{name: "slow response", request: asking("slow")},
+		{name: "slow response with connection close", request: requestHead("GET /?respond=slow HTTP/1.1", hostLine, "Connection: close")},
+		{name: "slow response, then a request", request: asking("slow") + getRequest("/2")},
 	}
 }
 

@@ -275,6 +275,9 @@ func respondWithFeature(w http.ResponseWriter, how, desc string) {
 		panic(http.ErrAbortHandler)
 	case "hijack":
 		hijackAndAnswer(w, desc)
+	case "slow": // long enough for Server to watch the client
+		time.Sleep(3 * watchTick)
+		io.WriteString(w, desc)
 	case "controller":
 		rc := http.NewResponseController(w)
 		fmt.Fprintf(w, "%sread deadline %v\nwrite deadline %v\nfull duplex %v\n", desc,
