@@ -97,6 +97,7 @@ const (
 	fPassthrough
 	fTCPListen
 	fProxyProtocol
+	fTCPIdleTimeout
 	fUnknown
 )
 
@@ -110,7 +111,7 @@ var routeKeys = map[string]field{
 	"health.timeout": fHealthTimeout, "health.rise": fHealthRise, "health.fall": fHealthFall,
 	"health.status": fHealthStatus, "health.slowstart": fHealthSlowStart,
 	"tls": fTLS, "redirect-https": fRedirect, "hsts": fHSTS, "tls.acme": fACME, "tls.passthrough": fPassthrough,
-	"tcp.listen": fTCPListen, "proxy-protocol": fProxyProtocol,
+	"tcp.listen": fTCPListen, "proxy-protocol": fProxyProtocol, "tcp.idle-timeout": fTCPIdleTimeout,
 }
 
 // KnownKeys returns every key ParseKeys accepts, for help texts and error
@@ -262,6 +263,7 @@ func (p *partial) inherit(base *partial) {
 	copyIf(fPassthrough, func() { t.Passthrough = bt.Passthrough })
 	copyIf(fTCPListen, func() { s.Options.TCP.Listen = b.Options.TCP.Listen })
 	copyIf(fProxyProtocol, func() { s.Options.TCP.ProxyProtocol = b.Options.TCP.ProxyProtocol })
+	copyIf(fTCPIdleTimeout, func() { s.Options.TCP.IdleTimeout = b.Options.TCP.IdleTimeout })
 }
 
 func (p *partial) finish() RouteSpec {
@@ -362,6 +364,8 @@ func (p *partial) parse(f field, v string) string {
 			err = fmt.Errorf("want v1 or v2")
 		}
 		s.Options.TCP.ProxyProtocol = v
+	case fTCPIdleTimeout:
+		s.Options.TCP.IdleTimeout, err = parseDuration(v)
 	}
 	if err != nil {
 		return err.Error()

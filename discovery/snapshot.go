@@ -75,6 +75,10 @@ type TCPOptions struct {
 	// ProxyProtocol is "", "v1" or "v2": send a PROXY protocol header to
 	// the backends (key proxy-protocol).
 	ProxyProtocol string
+	// IdleTimeout closes a connection on which no byte went through, in
+	// either direction, for this long (key tcp.idle-timeout); zero for
+	// never.
+	IdleTimeout time.Duration
 }
 
 // EndpointState says whether an endpoint may receive new requests as far as

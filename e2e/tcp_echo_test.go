@@ -203,3 +203,61 @@ services:
 		t.Errorf("cutover_tcp_bytes_total{direction=in} = %v, want at least %d", got, size*(afterStop+okBefore))
 	}
 }
+
+// TestTCPIdleTimeout runs cutover with a TCP service whose
+// tcp.idle-timeout is 300ms, from its configuration file: a connection
+// that goes quiet is closed once that time passed without a byte, one that
+// talks more often stays, and Prometheus' text shows the closed one.
+func TestTCPIdleTimeout(t *testing.T) {
+	const idle = 300 * time.Millisecond
+	a := newTCPEcho(t, "a")
+	_, port, _ := net.SplitHostPort(freeAddr(t))
+	in := start(t, fmt.Sprintf(`
+services:
+  echo:
+    protocol: tcp
+    tcp.listen: %s
+    tcp.idle-timeout: %s
+    backends: [%s]
+`, port, idle, a.ln.Addr()))
+	addr := "127.0.0.1:" + port
+	var quiet *greetedConn
+	eventually(t, 10*time.Second, func() error {
+		var err error
+		quiet, err = dialEchoVia(addr)
+		return err
+	})
+	defer quiet.c.Close()
+	if err := quiet.roundTrip([]byte("then nothing")); err != nil {
+		t.Fatal(err)
+	}
+	last := time.Now()
+	talking, err := dialEchoVia(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer talking.c.Close()
+	closed := make(chan time.Time, 1)
+	go func() {
+		_, _ = quiet.r.ReadByte()
+		closed <- time.Now()
+	}()
+	for range 3 * 4 { // three timeouts, a message every quarter
+		time.Sleep(idle / 4)
+		if err := talking.roundTrip([]byte("still here")); err != nil {
+			t.Fatalf("a connection that talks was cut: %v", err)
+		}
+	}
+	select {
+	case at := <-closed:
+		t.Logf("the quiet connection closed %s after its last byte", at.Sub(last).Round(time.Millisecond))
+		if at.Sub(last) < idle {
+			t.Errorf("closed before the %s timeout", idle)
+		}
+	default:
+		t.Fatalf("the quiet connection is still open %s after its last byte", time.Since(last))
+	}
+	if got := metricValue(t, in, "cutover_tcp_idle_closed_total", map[string]string{"service": "echo"}); got != 1 {
+		t.Errorf("cutover_tcp_idle_closed_total = %v, want 1", got)
+	}
+}

@@ -95,6 +95,7 @@ type serviceStats struct {
 	tcpConns    atomic.Uint64
 	tcpActive   atomic.Int64
 	tcpFailures atomic.Uint64
+	tcpIdle     atomic.Uint64 // connections closed by tcp.idle-timeout
 	tcpIn       atomic.Uint64 // bytes from clients to backends
 	tcpOut      atomic.Uint64 // bytes from backends to clients
 

@@ -21,9 +21,10 @@ const tcpChunk = 256 << 10
 
 // serveTCP forwards a client connection to a backend of svc. hello holds
 // bytes already read from the client (a TLS ClientHello), sent to the
-// backend first. The connection lasts until both sides have closed, the
-// backend has drained for Config.DrainGrace, Shutdown's time is up, or
-// kill is closed. serveTCP closes client.
+// backend first. The connection lasts until both sides have closed, no
+// byte went through for the service's idle timeout, the backend has
+// drained for Config.DrainGrace, Shutdown's time is up, or kill is
+// closed. serveTCP closes client.
 //
 // The per-connection path takes one lock, Shutdown's registration of the
 // connection (as for upgraded HTTP connections), and otherwise only reads
@@ -50,7 +51,8 @@ func (p *Proxy) serveTCP(ctx context.Context, client net.Conn, svc *Service, hel
 	defer b.inflight.Add(-1)
 	defer back.Close()
 	st.tcpIn.Add(uint64(len(hello)))
-	if why := relayTCP(client, back, b, st, p.cfg.DrainGrace, expired, kill); why != "" {
+	idle := svc.config.Options.TCP.IdleTimeout
+	if why := relayTCP(client, back, b, st, idle, p.cfg.DrainGrace, expired, kill); why != "" {
 		p.log.Debug().Str("service", svc.name).Str("backend", b.Name()).Str("client", client.RemoteAddr().String()).
 			Str("reason", why).Msg("closed tcp connection")
 	}
@@ -130,19 +132,22 @@ func (p *Proxy) dialTCP(ctx context.Context, b *Backend, preface []byte) (net.Co
 // relayTCP copies bytes both ways: "in" from the client to the backend,
 // "out" back. When a side ends its sending cleanly, the other side's
 // sending half is closed (CloseWrite) and the other direction goes on; an
-// error in either direction closes both connections. It returns when both
-// directions have ended, with why the proxy closed the connection, or ""
-// when a side did.
+// error in either direction closes both connections. When idle is not
+// zero, a connection on which no byte was written, either way, for idle
+// (to idle and a quarter, and a wake-up's delay) is closed: a client or a
+// backend that vanished without a word, or one that stopped reading while
+// the other writes. It returns when both directions have ended, with why
+// the proxy closed the connection, or "" when a side did.
 //
 // Between two TCP connections the bytes move on an event loop of package
 // relay (a read and a write per message, no goroutine woken); otherwise
 // (or when the system refuses relay a descriptor) on two goroutines.
-func relayTCP(client, back net.Conn, b *Backend, st *serviceStats, grace time.Duration, expired, kill <-chan struct{}) string {
+func relayTCP(client, back net.Conn, b *Backend, st *serviceStats, idle, grace time.Duration, expired, kill <-chan struct{}) string {
 	var r tcpRelay
 	if pair, ok := relay.Start(client, back, &st.tcpIn, &st.tcpOut); ok {
 		r = pair
 	} else {
-		r = copyBoth(client, back, st)
+		r = copyBoth(client, back, st, idle == 0)
 	}
 	defer r.Close()
 	end := func(why string) string {
@@ -158,10 +163,32 @@ func relayTCP(client, back net.Conn, b *Backend, st *serviceStats, grace time.Du
 			timer.Stop()
 		}
 	}()
+	// The idle check looks at Moved every quarter of idle, and once more
+	// when idle has passed since it last saw Moved change.
+	var check *time.Timer
+	var checked <-chan time.Time
+	var moved uint64
+	var since time.Time // when the check last saw Moved change
+	if idle > 0 {
+		check, since = time.NewTimer(idle/4), time.Now()
+		defer check.Stop()
+		checked = check.C
+	}
 	for {
 		select {
 		case <-r.Done():
 			return ""
+		case <-checked:
+			now := time.Now()
+			quiet := now.Sub(since)
+			switch m := r.Moved(); {
+			case m != moved:
+				moved, since, quiet = m, now, 0
+			case quiet >= idle:
+				st.tcpIdle.Add(1)
+				return end("idle")
+			}
+			check.Reset(min(idle/4, idle-quiet))
 		case <-expired:
 			return end("shutdown")
 		case <-kill:
@@ -182,10 +209,12 @@ func relayTCP(client, back net.Conn, b *Backend, st *serviceStats, grace time.Du
 }
 
 // tcpRelay is a relayed connection: Done is closed when both directions
-// have ended, Close ends both at once.
+// have ended, Close ends both at once, Moved counts the bytes written
+// both ways.
 type tcpRelay interface {
 	Done() <-chan struct{}
 	Close()
+	Moved() uint64
 }
 
 // goRelay is a tcpRelay on two goroutines, one per direction.
@@ -193,11 +222,15 @@ type goRelay struct {
 	client, back net.Conn
 	done         chan struct{}
 	left         atomic.Int32 // directions still copying
+	moved        atomic.Uint64
+	splice       bool // bulk transfers may go by splice
 }
 
-// copyBoth starts copying both ways on goroutines.
-func copyBoth(client, back net.Conn, st *serviceStats) *goRelay {
-	g := &goRelay{client: client, back: back, done: make(chan struct{})}
+// copyBoth starts copying both ways on goroutines. Without splice, every
+// write counts in Moved as it goes; a splice counts when its chunk is
+// done, too late for an idle timeout.
+func copyBoth(client, back net.Conn, st *serviceStats, splice bool) *goRelay {
+	g := &goRelay{client: client, back: back, done: make(chan struct{}), splice: splice}
 	g.left.Store(2)
 	go g.copy(back, client, &st.tcpIn)
 	go g.copy(client, back, &st.tcpOut)
@@ -207,7 +240,7 @@ func copyBoth(client, back net.Conn, st *serviceStats) *goRelay {
 // copy copies one direction; a clean end closes dst's sending half, an
 // error closes both connections.
 func (g *goRelay) copy(dst, src net.Conn, n *atomic.Uint64) {
-	if err := copyCounted(dst, src, n); err != nil {
+	if err := copyCounted(dst, src, counters{n, &g.moved}, g.splice); err != nil {
 		g.Close()
 	} else {
 		closeWrite(dst)
@@ -219,18 +252,29 @@ func (g *goRelay) copy(dst, src net.Conn, n *atomic.Uint64) {
 
 func (g *goRelay) Done() <-chan struct{} { return g.done }
 
+func (g *goRelay) Moved() uint64 { return g.moved.Load() }
+
 func (g *goRelay) Close() {
 	_ = g.client.Close()
 	_ = g.back.Close()
+}
+
+// counters are the two a copy adds its bytes to: the service's, for
+// one direction, and the connection's, for both.
+type counters [2]*atomic.Uint64
+
+func (c counters) add(n int) {
+	c[0].Add(uint64(n))
+	c[1].Add(uint64(n))
 }
 
 // copyCounted copies src to dst until src ends, adding the bytes copied
 // to n as it goes. It starts with reads and writes through a buffer: the
 // small messages of request-response protocols (databases, brokers) cost
 // fewer system calls that way than through splice's pipe. Once a read
-// fills the buffer the transfer is bulk, and the rest goes by splice (see
-// spliceCounted), as HAProxy's splice-auto does.
-func copyCounted(dst, src net.Conn, n *atomic.Uint64) error {
+// fills the buffer the transfer is bulk, and, when splice allows, the
+// rest goes by splice (see spliceCounted), as HAProxy's splice-auto does.
+func copyCounted(dst, src net.Conn, n counters, splice bool) error {
 	bp := tcpBuffers.Get().(*[]byte)
 	defer tcpBuffers.Put(bp)
 	buf := *bp
@@ -238,11 +282,11 @@ func copyCounted(dst, src net.Conn, n *atomic.Uint64) error {
 		r, err := src.Read(buf)
 		if r > 0 {
 			w, werr := dst.Write(buf[:r])
-			n.Add(uint64(w))
+			n.add(w)
 			if werr != nil {
 				return werr
 			}
-			if r == len(buf) {
+			if r == len(buf) && splice {
 				return spliceCounted(dst, src, n)
 			}
 		}
@@ -265,10 +309,10 @@ var tcpBuffers = sync.Pool{New: func() any {
 // *net.TCPConn, io.CopyN ends in TCPConn.ReadFrom with an io.LimitedReader
 // over a TCPConn, which Linux serves with splice: the bytes do not pass
 // through user space.
-func spliceCounted(dst, src net.Conn, n *atomic.Uint64) error {
+func spliceCounted(dst, src net.Conn, n counters) error {
 	for {
 		w, err := io.CopyN(dst, src, tcpChunk)
-		n.Add(uint64(w))
+		n.add(int(w))
 		switch {
 		case errors.Is(err, io.EOF):
 			return nil

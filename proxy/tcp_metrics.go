@@ -11,6 +11,7 @@ type tcpDescs struct {
 	active   *prometheus.Desc
 	bytes    *prometheus.Desc
 	failures *prometheus.Desc
+	idle     *prometheus.Desc
 	listener *prometheus.Desc
 }
 
@@ -25,6 +26,8 @@ func newTCPDescs() tcpDescs {
 			[]string{"service", "direction"}, nil),
 		failures: prometheus.NewDesc("cutover_tcp_connect_failures_total",
 			"TCP connections closed because no backend could be connected to, or none was available.", []string{"service"}, nil),
+		idle: prometheus.NewDesc("cutover_tcp_idle_closed_total",
+			"TCP connections closed by the service's tcp.idle-timeout: no byte went through, either way, for that long.", []string{"service"}, nil),
 		listener: prometheus.NewDesc("cutover_tcp_listener_up",
 			"1 when the tcp.listen listener of the service is open, 0 when it could not be opened (port in use or taken by another service).",
 			[]string{"service"}, nil),
@@ -36,6 +39,7 @@ func (d *tcpDescs) describe(ch chan<- *prometheus.Desc) {
 	ch <- d.active
 	ch <- d.bytes
 	ch <- d.failures
+	ch <- d.idle
 	ch <- d.listener
 }
 
@@ -46,6 +50,7 @@ func (d *tcpDescs) collect(ch chan<- prometheus.Metric, svc *Service) {
 	ch <- prometheus.MustNewConstMetric(d.bytes, prometheus.CounterValue, float64(st.tcpIn.Load()), svc.name, "in")
 	ch <- prometheus.MustNewConstMetric(d.bytes, prometheus.CounterValue, float64(st.tcpOut.Load()), svc.name, "out")
 	ch <- prometheus.MustNewConstMetric(d.failures, prometheus.CounterValue, float64(st.tcpFailures.Load()), svc.name)
+	ch <- prometheus.MustNewConstMetric(d.idle, prometheus.CounterValue, float64(st.tcpIdle.Load()), svc.name)
 }
 
 // collectListeners exports the state of RunTCP's listeners. A service

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -417,10 +418,16 @@ func TestTCPServiceWithoutListenIsWarnedOnce(t *testing.T) {
 	}
 }
 
-// copyCounted moves small writes through its buffer and switches to splice
-// once a read fills the buffer; either way every byte arrives, in order,
-// and is counted.
+// copyCounted moves small writes through its buffer and, when it may,
+// switches to splice once a read fills the buffer; either way every byte
+// arrives, in order, and is counted in both counters.
 func TestCopyCountedSmallThenBulk(t *testing.T) {
+	for _, splice := range []bool{true, false} {
+		t.Run("splice "+strconv.FormatBool(splice), func(t *testing.T) { testCopyCounted(t, splice) })
+	}
+}
+
+func testCopyCounted(t *testing.T, splice bool) {
 	src, srcPeer := tcpPair(t)
 	dst, dstPeer := tcpPair(t)
 	want := make([]byte, 0, 3<<20)
@@ -441,10 +448,10 @@ func TestCopyCountedSmallThenBulk(t *testing.T) {
 		srcPeer.Write(bulk)
 		srcPeer.Close()
 	}()
-	var n atomic.Uint64
+	var n, m atomic.Uint64
 	done := make(chan error, 1)
 	go func() {
-		err := copyCounted(dst, src, &n)
+		err := copyCounted(dst, src, counters{&n, &m}, splice)
 		dst.Close()
 		done <- err
 	}()
@@ -458,7 +465,144 @@ func TestCopyCountedSmallThenBulk(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Errorf("got %d bytes, want %d, equal: false", len(got), len(want))
 	}
-	if n.Load() != uint64(len(want)) {
-		t.Errorf("counted %d bytes, want %d", n.Load(), len(want))
+	if n.Load() != uint64(len(want)) || m.Load() != uint64(len(want)) {
+		t.Errorf("counted %d and %d bytes, want %d", n.Load(), m.Load(), len(want))
+	}
+}
+
+// tcp.idle-timeout closes a connection through which no byte went for
+// that long, and only such a one: not one that talks now and then, nor
+// one whose bytes flow one way only.
+func TestTCPIdleTimeout(t *testing.T) {
+	const idle = 200 * time.Millisecond
+	a := newEchoServer(t, "a")
+	h := newHarness(t, Config{TCPHost: "127.0.0.1"})
+	port := freePort(t)
+	svc := tcpService("echo", port, a.endpoint())
+	svc.Options.TCP.IdleTimeout = idle
+	h.p.Update(snapshot(svc))
+	h.runTCP()
+	h.waitListening("echo")
+
+	quiet, talking := dialEcho(t, port), dialEcho(t, port)
+	if err := quiet.roundTrip("then nothing"); err != nil {
+		t.Fatal(err)
+	}
+	last := time.Now()
+	closed := make(chan error, 1)
+	var closedAt time.Time
+	go func() {
+		_, err := quiet.r.ReadByte()
+		closedAt = time.Now()
+		closed <- err
+	}()
+	// talking sends a message every quarter of the timeout, for three
+	// timeouts.
+	for range 12 {
+		time.Sleep(idle / 4)
+		if err := talking.roundTrip("still here"); err != nil {
+			t.Fatalf("a connection that talks was cut: %v", err)
+		}
+	}
+	select {
+	case err := <-closed:
+		if err == nil {
+			t.Fatal("the quiet connection got a byte")
+		}
+	default:
+		t.Fatalf("the quiet connection is still open %s after its last byte", time.Since(last))
+	}
+	if since := closedAt.Sub(last); since < idle {
+		t.Errorf("the quiet connection closed %s after its last byte, before the %s timeout", since, idle)
+	}
+	h.waitMetric(1, "cutover_tcp_idle_closed_total", "service", "echo")
+	if err := talking.roundTrip("and now"); err != nil {
+		t.Errorf("the talking connection after its peer's timeout: %v", err)
+	}
+	h.noWarnings()
+}
+
+// A client that stops reading while its backend writes is an idle
+// connection too: the bytes the relay read cannot be written, and nothing
+// else goes through.
+func TestTCPIdleTimeoutCutsAStalledReader(t *testing.T) {
+	const idle = 200 * time.Millisecond
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	wrote := make(chan error, 1)
+	go func() { // one connection: it writes until the write fails
+		c, err := ln.Accept()
+		if err != nil {
+			wrote <- err
+			return
+		}
+		defer c.Close()
+		c.SetWriteDeadline(time.Now().Add(testTimeout))
+		chunk := make([]byte, 64<<10)
+		for {
+			if _, err := c.Write(chunk); err != nil {
+				wrote <- err
+				return
+			}
+		}
+	}()
+	h := newHarness(t, Config{TCPHost: "127.0.0.1"})
+	port := freePort(t)
+	svc := tcpService("firehose", port, addrEndpoint("a", ln.Addr().String()))
+	svc.Options.TCP.IdleTimeout = idle
+	h.p.Update(snapshot(svc))
+	h.runTCP()
+	h.waitListening("firehose")
+	c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), testTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// The client reads nothing: the backend's write fails once the proxy
+	// gave up, not at its own deadline.
+	if err := recv(t, wrote); errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("the backend's write: %v; want the proxy to close the connection first", err)
+	}
+	h.waitMetric(1, "cutover_tcp_idle_closed_total", "service", "firehose")
+}
+
+// Where the epoll relay cannot take a connection (net.Pipe ends are not
+// TCP connections), relayTCP's goroutines copy, counting every write for
+// the idle timeout: a transfer that turned bulk and then slowed to a
+// trickle stays, and one that stopped is closed.
+func TestTCPIdleTimeoutOnGoroutines(t *testing.T) {
+	const idle = 100 * time.Millisecond
+	a := newEchoServer(t, "a")
+	h := newHarness(t, Config{})
+	h.p.Update(snapshot(service("app", a.endpoint())))
+	b := h.p.Backend("app", "a")
+	client, clientPeer := net.Pipe()
+	back, backPeer := net.Pipe()
+	defer clientPeer.Close()
+	defer backPeer.Close()
+	why := make(chan string, 1)
+	go func() {
+		why <- relayTCP(client, back, b, h.p.Table().Service("app").stats, idle, time.Minute, nil, nil)
+	}()
+	go io.Copy(io.Discard, backPeer)
+	// A read that fills the copy's buffer makes the transfer bulk.
+	if _, err := clientPeer.Write(make([]byte, 64<<10)); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 * 4 { // then a trickle, for three timeouts
+		time.Sleep(idle / 4)
+		if _, err := io.WriteString(clientPeer, "drop"); err != nil {
+			t.Fatalf("a trickling connection was cut: %v", err)
+		}
+	}
+	last := time.Now()
+	if got := recv(t, why); got != "idle" {
+		t.Fatalf("relayTCP ended with %q, want idle", got)
+	}
+	if since := time.Since(last); since < idle {
+		t.Errorf("closed %s after the last byte, before the %s timeout", since, idle)
 	}
 }

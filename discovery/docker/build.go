@@ -503,6 +503,7 @@ var optionKeys = [...]string{
 	"balance", "protocol", "health.path", "health.port", "health.host", "health.mode",
 	"health.interval", "health.timeout", "health.rise", "health.fall", "health.status", "health.slowstart",
 	"tls", "redirect-https", "hsts", "tls.acme", "tls.passthrough", "tcp.listen", "proxy-protocol",
+	"tcp.idle-timeout",
 }
 
 // optionValues returns the options as they are written in labels; "" for
@@ -518,6 +519,7 @@ func optionValues(o discovery.Options) [len(optionKeys)]string {
 		o.Balance.String(), o.Protocol.String(), h.Path, nonZero(h.Port), h.Host, h.Mode,
 		nonZero(h.Interval), nonZero(h.Timeout), nonZero(h.Rise), nonZero(h.Fall), status, nonZero(h.SlowStart),
 		yes(t.Only), yes(t.Redirect), t.HSTS, yes(t.ACME), yes(t.Passthrough), nonZero(o.TCP.Listen), o.TCP.ProxyProtocol,
+		nonZero(o.TCP.IdleTimeout),
 	}
 }
 

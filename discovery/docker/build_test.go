@@ -618,8 +618,8 @@ func TestOptionValuesCoverOptions(t *testing.T) {
 	if n := reflect.TypeFor[discovery.TLSOptions]().NumField(); n != 5 {
 		t.Errorf("discovery.TLSOptions has %d fields, optionValues knows 5", n)
 	}
-	if n := reflect.TypeFor[discovery.TCPOptions]().NumField(); n != 2 {
-		t.Errorf("discovery.TCPOptions has %d fields, optionValues knows 2", n)
+	if n := reflect.TypeFor[discovery.TCPOptions]().NumField(); n != 3 {
+		t.Errorf("discovery.TCPOptions has %d fields, optionValues knows 3", n)
 	}
 	if n := reflect.TypeFor[discovery.Health]().NumField(); n != 11 {
 		t.Errorf("discovery.Health has %d fields, optionValues knows 11", n)

@@ -48,6 +48,8 @@ type Pair struct {
 	peer netip.AddrPort
 	// closing is set by Close; the loop ends the Pair.
 	closing atomic.Bool
+	// moved counts the bytes written both ways (see Moved).
+	moved atomic.Uint64
 
 	// Owned by the loop.
 	id     int
@@ -98,6 +100,12 @@ func (p *Pair) Err() error {
 	<-p.done
 	return p.err
 }
+
+// Moved returns how many bytes the Pair has written, both ways together:
+// a caller that reads it now and then sees whether bytes went through
+// meanwhile (an idle timeout). Bytes read but not written, held back by a
+// destination that takes none, do not count.
+func (p *Pair) Moved() uint64 { return p.moved.Load() }
 
 // Close ends the Pair: both sockets are closed. It does not wait; Done
 // says when it is over. It is safe to call from any goroutine, any number
@@ -657,6 +665,7 @@ func (l *loop) flush(p *Pair, d int) bool {
 		}
 		if n > 0 {
 			dir.n.Add(uint64(n))
+			p.moved.Add(uint64(n))
 		}
 		switch {
 		case err == unix.EAGAIN:

@@ -24,5 +24,8 @@ func (p *Pair) Done() <-chan struct{} { return nil }
 // Err returns nil.
 func (p *Pair) Err() error { return nil }
 
+// Moved returns 0.
+func (p *Pair) Moved() uint64 { return 0 }
+
 // Close does nothing.
 func (p *Pair) Close() {}
