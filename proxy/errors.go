@@ -14,39 +14,39 @@ import (
 const StatusClientClosed = 499
 
 // fail answers a request that got no response from any backend. It is the
-// one place that maps errors to status codes: client gone → 499 (nothing is
-// written and nothing logged; the connection is aborted), unreadable request body → 400, no route →
-// 404, route known but no available backend, or none could be connected
-// to → 503 with Retry-After, timeout → 504, any other backend failure → 502.
+// one place that maps errors to status codes: client gone → 499 (nothing
+// is written and nothing logged: the connection is aborted), unreadable
+// request body → 400, no route → 404, route known but no available
+// backend, or none could be connected to → 503 with Retry-After, timeout
+// → 504, any other backend failure → 502.
 func (p *Proxy) fail(ex *exchange, err error) {
 	code, msg := p.status(ex, err)
 	ex.code = code
-	if code != StatusClientClosed && grpcDeadlinePassed(ex) {
+	if code == StatusClientClosed {
+		p.done(ex)
+		// Not even the empty 200 that the server makes of a handler that
+		// wrote nothing: a client that only half-closed still reads.
+		panic(http.ErrAbortHandler)
+	}
+	if grpcDeadlinePassed(ex) {
 		ex.code = http.StatusGatewayTimeout // counted as a timeout; the client gets 200 and grpc-status 4
 		grpcDeadlineExceeded(ex.w, false)
 		p.done(ex)
 		return
 	}
-	if code != StatusClientClosed {
-		h := ex.w.Header()
-		h["Content-Type"] = []string{"text/plain; charset=utf-8"}
-		h["X-Content-Type-Options"] = []string{"nosniff"}
-		if code == http.StatusServiceUnavailable {
-			h["Retry-After"] = []string{"1"}
-		}
-		ex.w.WriteHeader(code)
-		n, _ := fmt.Fprintln(ex.w, msg)
-		ex.bytes = int64(n)
+	h := ex.w.Header()
+	h["Content-Type"] = []string{"text/plain; charset=utf-8"}
+	h["X-Content-Type-Options"] = []string{"nosniff"}
+	if code == http.StatusServiceUnavailable {
+		h["Retry-After"] = []string{"1"}
 	}
+	ex.w.WriteHeader(code)
+	n, _ := fmt.Fprintln(ex.w, msg)
+	ex.bytes = int64(n)
 	if code >= 500 && ex.svc != nil {
 		p.logFailure(ex, err, msg)
 	}
 	p.done(ex)
-	if code == StatusClientClosed {
-		// Not even the empty 200 that the server makes of a handler that
-		// wrote nothing: a client that only half-closed still reads.
-		panic(http.ErrAbortHandler)
-	}
 }
 
 func (p *Proxy) status(ex *exchange, err error) (int, string) {

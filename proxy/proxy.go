@@ -133,7 +133,11 @@ func (c Config) Validate() error {
 
 // Proxy is the HTTP reverse proxy. It serves requests with the current
 // Table; Update replaces the table. ServeHTTP is safe for concurrent use
-// and lock-free; Update calls are serialized.
+// and lock-free; Update calls are serialized. ServeHTTP panics with
+// http.ErrAbortHandler when the client went away or a response was cut
+// short, so that the server aborts the connection rather than end the
+// response as if it were whole: a handler that wraps it must let that
+// panic through.
 type Proxy struct {
 	cfg      Config
 	log      zerolog.Logger

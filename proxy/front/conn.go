@@ -35,7 +35,6 @@ type conn struct {
 	r, w   int
 	// hijacked: a handler took the connection over; serve leaves it.
 	hijacked bool
-	base     context.Context // ctx's parent: the server's values
 	ctx      context.Context // of every request: ends when the client goes
 	cancel   context.CancelFunc
 	tmpl     *http.Request // carries ctx: requests are copies of it
@@ -56,19 +55,15 @@ type conn struct {
 var headBufs = sync.Pool{New: func() any { b := make([]byte, headBufSize); return &b }}
 
 func newConn(s *Server, c net.Conn) *conn {
-	base := context.WithValue(context.Background(), http.ServerContextKey, s.Fallback)
-	base = context.WithValue(base, http.LocalAddrContextKey, c.LocalAddr())
-	cc := &conn{s: s, c: c, remote: c.RemoteAddr().String(), buf: *headBufs.Get().(*[]byte), base: base}
-	cc.newContext()
-	return cc
-}
-
-// newContext gives the connection's next requests a new context.
-func (cc *conn) newContext() {
+	ctx := context.WithValue(context.Background(), http.ServerContextKey, s.Fallback)
+	ctx = context.WithValue(ctx, http.LocalAddrContextKey, c.LocalAddr())
 	// The proxy stops a backend exchange through the Hook when the
 	// client goes: context.AfterFunc would take a lock per request.
-	ctx, cancel, _ := reqctx.WithCancel(cc.base)
-	cc.ctx, cc.cancel, cc.tmpl = ctx, cancel, new(http.Request).WithContext(ctx)
+	ctx, cancel, _ := reqctx.WithCancel(ctx)
+	return &conn{
+		s: s, c: c, remote: c.RemoteAddr().String(), buf: *headBufs.Get().(*[]byte),
+		ctx: ctx, cancel: cancel, tmpl: new(http.Request).WithContext(ctx),
+	}
 }
 
 // serve reads and serves requests until the connection ends or goes to
@@ -307,21 +302,18 @@ func (cc *conn) serveRequest(req *request, r *http.Request) bool {
 		cc.hijacked = true
 		return false
 	}
-	alive := cc.stopWatch()
+	// When the watch read the client's close (or an error) during the
+	// request, the connection's context ended. As with net/http, the
+	// response still goes out whole, since a client that only
+	// half-closed reads on, and so do the answers to the requests it
+	// sent before its close, whose context has ended too; the next read
+	// that finds the close ends the connection.
+	cc.stopWatch()
 	if !ok {
 		// What the handler wrote goes out before the close, as with
 		// net/http: after a panic the client sees a cut-short response.
 		_ = w.bw.flush()
 		return false
-	}
-	if !alive {
-		// The watch read the client's close (or an error) during the
-		// request and ended its context. As with net/http, the response
-		// still goes out whole, since a client that half-closed reads
-		// on, and the requests it sent before its close are served, each
-		// with a context that has not ended; the next read that finds
-		// the close ends the connection.
-		cc.newContext()
 	}
 	return w.finish()
 }
@@ -417,18 +409,16 @@ func (cc *conn) watch() {
 	}
 }
 
-// stopWatch ends the handler's phase, stopping watch if it runs, and
-// reports whether the client is still there.
-func (cc *conn) stopWatch() bool {
+// stopWatch ends the handler's phase, stopping watch if it runs.
+func (cc *conn) stopWatch() {
 	if cc.phase.CompareAndSwap(phaseActive, phaseIdle) || cc.phase.Load() == phaseIdle {
-		return true
+		return
 	}
-	return cc.endWatch()
+	cc.endWatch()
 }
 
-// endWatch stops watch once the handler returned and reports whether the
-// client is still there.
-func (cc *conn) endWatch() bool {
+// endWatch stops watch once the handler returned.
+func (cc *conn) endWatch() {
 	cc.mu.Lock()
 	cc.aborting = true
 	_ = cc.c.SetReadDeadline(aLongTimeAgo)
@@ -452,7 +442,6 @@ func (cc *conn) endWatch() bool {
 		cc.watchN = 0
 	}
 	cc.phase.Store(phaseIdle)
-	return cc.ctx.Err() == nil
 }
 
 func isTimeout(err error) bool {

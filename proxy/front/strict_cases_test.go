@@ -280,9 +280,9 @@ func responseCases() []strictCase {
 		{name: "pipelined after a flushed response", request: asking("flush") + getRequest("/2") + asking("big")},
 		// A half-closed client's close is read during these: the
 		// request's context ends, yet the response goes out whole.
-		{name: "slow response", request: asking("slow")},
-		{name: "slow response with connection close", request: requestHead("GET /?respond=slow HTTP/1.1", hostLine, "Connection: close")},
-		{name: "slow response, then a request", request: asking("slow") + getRequest("/2")},
+		{name: "slow response", request: asking("slow"), wait: timeoutWait},
+		{name: "slow response with connection close", request: requestHead("GET /?respond=slow HTTP/1.1", hostLine, "Connection: close"), wait: timeoutWait},
+		{name: "slow response, then a request", request: asking("slow") + getRequest("/2"), wait: timeoutWait},
 	}
 }
 

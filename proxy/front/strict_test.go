@@ -276,7 +276,7 @@ func respondWithFeature(w http.ResponseWriter, how, desc string) {
 	case "hijack":
 		hijackAndAnswer(w, desc)
 	case "slow": // long enough for Server to watch the client
-		time.Sleep(3 * watchTick)
+		time.Sleep(5 * watchTick)
 		io.WriteString(w, desc)
 	case "controller":
 		rc := http.NewResponseController(w)
