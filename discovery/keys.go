@@ -365,7 +365,7 @@ func (p *partial) parse(f field, v string) string {
 		}
 		s.Options.TCP.ProxyProtocol = v
 	case fTCPIdleTimeout:
-		s.Options.TCP.IdleTimeout, err = parseDuration(v)
+		s.Options.TCP.IdleTimeout, err = parseIdleTimeout(v)
 	}
 	if err != nil {
 		return err.Error()
@@ -512,6 +512,16 @@ func parseDuration(v string) (time.Duration, error) {
 	d, err := time.ParseDuration(v)
 	if err != nil || d <= 0 {
 		return 0, fmt.Errorf("want a positive duration such as 500ms, 2s or 1m")
+	}
+	return d, nil
+}
+
+// parseIdleTimeout parses tcp.idle-timeout: at least a second, so that
+// 10ms written for 10m does not cut every connection of a database.
+func parseIdleTimeout(v string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil || d < time.Second {
+		return 0, fmt.Errorf("want a duration of 1s or more, such as 10m or 1h (leave the key out for no timeout)")
 	}
 	return d, nil
 }

@@ -272,7 +272,7 @@ func TestParseKeysValues(t *testing.T) {
 		{"tls.passthrough", []string{"true", "false"}, []string{"", "x"}},
 		{"tcp.listen", []string{"1", "5432", "65535"}, []string{"", "0", "65536", "x"}},
 		{"proxy-protocol", []string{"v1", "v2"}, []string{"", "1", "v3", "true"}},
-		{"tcp.idle-timeout", []string{"1s", "10m", "1h30m"}, []string{"", "0", "-1s", "5", "x"}},
+		{"tcp.idle-timeout", []string{"1s", "10m", "1h30m"}, []string{"", "0", "off", "-1s", "999ms", "10ms", "5", "x"}},
 		{"health.path", []string{"/", "/healthz", "/h?x=1"}, []string{"", "healthz", "/a b", "/a\x00"}},
 		{"health.port", []string{"1", "65535"}, []string{"0", "65536", "x"}},
 		{"health.host", []string{"", "a.com", "A.com"}, []string{"*.a.com", "a.com,b.com", "a.com,", "a.com:80", "a b", "*"}},

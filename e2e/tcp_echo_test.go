@@ -205,11 +205,12 @@ services:
 }
 
 // TestTCPIdleTimeout runs cutover with a TCP service whose
-// tcp.idle-timeout is 300ms, from its configuration file: a connection
-// that goes quiet is closed once that time passed without a byte, one that
-// talks more often stays, and Prometheus' text shows the closed one.
+// tcp.idle-timeout is 1s (the least it takes), from its configuration
+// file: a connection that goes quiet is closed once that time passed
+// without a byte, one that talks more often stays, and Prometheus' text
+// shows the closed one.
 func TestTCPIdleTimeout(t *testing.T) {
-	const idle = 300 * time.Millisecond
+	const idle = time.Second
 	a := newTCPEcho(t, "a")
 	_, port, _ := net.SplitHostPort(freeAddr(t))
 	in := start(t, fmt.Sprintf(`
@@ -242,8 +243,8 @@ services:
 		_, _ = quiet.r.ReadByte()
 		closed <- time.Now()
 	}()
-	for range 3 * 4 { // three timeouts, a message every quarter
-		time.Sleep(idle / 4)
+	for range 3 * 8 { // three timeouts, a message every eighth
+		time.Sleep(idle / 8)
 		if err := talking.roundTrip([]byte("still here")); err != nil {
 			t.Fatalf("a connection that talks was cut: %v", err)
 		}

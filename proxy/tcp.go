@@ -168,6 +168,9 @@ func (p *Proxy) warnUnreachableTCP(old, t *Table) {
 		case o.TLS.Passthrough && !hasHost(svc):
 			p.log.Warn().Str("service", svc.name).
 				Msg("tls.passthrough without host: TLS connections are routed by server name only; set host")
+		case !svc.servesTCP() && (o.TCP.IdleTimeout != 0 || o.TCP.ProxyProtocol != ""):
+			p.log.Warn().Str("service", svc.name).
+				Msg("tcp.idle-timeout and proxy-protocol apply to protocol tcp and tls.passthrough only: ignored for this service")
 		}
 	}
 }

@@ -163,32 +163,17 @@ func relayTCP(client, back net.Conn, b *Backend, st *serviceStats, idle, grace t
 			timer.Stop()
 		}
 	}()
-	// The idle check looks at Moved every quarter of idle, and once more
-	// when idle has passed since it last saw Moved change.
-	var check *time.Timer
-	var checked <-chan time.Time
-	var moved uint64
-	var since time.Time // when the check last saw Moved change
-	if idle > 0 {
-		check, since = time.NewTimer(idle/4), time.Now()
-		defer check.Stop()
-		checked = check.C
-	}
+	check := newIdleCheck(idle)
+	defer check.stop()
 	for {
 		select {
 		case <-r.Done():
 			return ""
-		case <-checked:
-			now := time.Now()
-			quiet := now.Sub(since)
-			switch m := r.Moved(); {
-			case m != moved:
-				moved, since, quiet = m, now, 0
-			case quiet >= idle:
+		case <-check.C():
+			if check.expired(r.Moved()) {
 				st.tcpIdle.Add(1)
 				return end("idle")
 			}
-			check.Reset(min(idle/4, idle-quiet))
 		case <-expired:
 			return end("shutdown")
 		case <-kill:
@@ -205,6 +190,54 @@ func relayTCP(client, back net.Conn, b *Backend, st *serviceStats, idle, grace t
 			}
 			return end("drained")
 		}
+	}
+}
+
+// idleCheck is relayTCP's idle timeout: it looks at the relay's Moved
+// every quarter of the timeout, and once more when the timeout has passed
+// since it last saw Moved change. A nil idleCheck never expires.
+type idleCheck struct {
+	idle  time.Duration
+	timer *time.Timer
+	moved uint64
+	since time.Time // when the check last saw moved change
+}
+
+// newIdleCheck returns the check of timeout idle, or nil for none.
+func newIdleCheck(idle time.Duration) *idleCheck {
+	if idle <= 0 {
+		return nil
+	}
+	return &idleCheck{idle: idle, timer: time.NewTimer(idle / 4), since: time.Now()}
+}
+
+// C fires when the check is due; never for a nil check.
+func (c *idleCheck) C() <-chan time.Time {
+	if c == nil {
+		return nil
+	}
+	return c.timer.C
+}
+
+// expired is the check, once C fired, with the relay's count of bytes
+// moved: it reports whether the timeout passed with no change, or sets
+// the next check.
+func (c *idleCheck) expired(moved uint64) bool {
+	now := time.Now()
+	quiet := now.Sub(c.since)
+	switch {
+	case moved != c.moved:
+		c.moved, c.since, quiet = moved, now, 0
+	case quiet >= c.idle:
+		return true
+	}
+	c.timer.Reset(min(c.idle/4, c.idle-quiet))
+	return false
+}
+
+func (c *idleCheck) stop() {
+	if c != nil {
+		c.timer.Stop()
 	}
 }
 
@@ -227,8 +260,10 @@ type goRelay struct {
 }
 
 // copyBoth starts copying both ways on goroutines. Without splice, every
-// write counts in Moved as it goes; a splice counts when its chunk is
-// done, too late for an idle timeout.
+// write counts in Moved when it returns; a splice counts when its chunk
+// of tcpChunk is done, too late for an idle timeout. (A write waits for
+// a slow reader too, but for at most a buffer of 8 KiB: a reader that
+// takes less than that in a whole timeout counts as idle here.)
 func copyBoth(client, back net.Conn, st *serviceStats, splice bool) *goRelay {
 	g := &goRelay{client: client, back: back, done: make(chan struct{}), splice: splice}
 	g.left.Store(2)

@@ -418,6 +418,19 @@ func TestTCPServiceWithoutListenIsWarnedOnce(t *testing.T) {
 	}
 }
 
+// The TCP keys of a service that takes no TCP connection do nothing: a
+// warning says so, once.
+func TestTCPKeysOnAnHTTPServiceAreWarnedOnce(t *testing.T) {
+	h := newHarness(t, Config{})
+	svc := service("web", addrEndpoint("x", "127.0.0.1:1"))
+	svc.Options.TCP.IdleTimeout = time.Minute
+	h.p.Update(snapshot(svc))
+	h.p.Update(snapshot(svc))
+	if n := strings.Count(h.logs.String(), "tcp.idle-timeout and proxy-protocol apply to protocol tcp"); n != 1 {
+		t.Errorf("%d warnings, want 1:\n%s", n, h.logs)
+	}
+}
+
 // copyCounted moves small writes through its buffer and, when it may,
 // switches to splice once a read fills the buffer; either way every byte
 // arrives, in order, and is counted in both counters.
@@ -496,10 +509,10 @@ func TestTCPIdleTimeout(t *testing.T) {
 		closedAt = time.Now()
 		closed <- err
 	}()
-	// talking sends a message every quarter of the timeout, for three
+	// talking sends a message every eighth of the timeout, for three
 	// timeouts.
-	for range 12 {
-		time.Sleep(idle / 4)
+	for range 3 * 8 {
+		time.Sleep(idle / 8)
 		if err := talking.roundTrip("still here"); err != nil {
 			t.Fatalf("a connection that talks was cut: %v", err)
 		}
@@ -574,7 +587,7 @@ func TestTCPIdleTimeoutCutsAStalledReader(t *testing.T) {
 // the idle timeout: a transfer that turned bulk and then slowed to a
 // trickle stays, and one that stopped is closed.
 func TestTCPIdleTimeoutOnGoroutines(t *testing.T) {
-	const idle = 100 * time.Millisecond
+	const idle = 200 * time.Millisecond
 	a := newEchoServer(t, "a")
 	h := newHarness(t, Config{})
 	h.p.Update(snapshot(service("app", a.endpoint())))
@@ -592,8 +605,8 @@ func TestTCPIdleTimeoutOnGoroutines(t *testing.T) {
 	if _, err := clientPeer.Write(make([]byte, 64<<10)); err != nil {
 		t.Fatal(err)
 	}
-	for range 3 * 4 { // then a trickle, for three timeouts
-		time.Sleep(idle / 4)
+	for range 3 * 8 { // then a trickle, for three timeouts
+		time.Sleep(idle / 8)
 		if _, err := io.WriteString(clientPeer, "drop"); err != nil {
 			t.Fatalf("a trickling connection was cut: %v", err)
 		}
