@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -25,6 +26,24 @@ func newTCPEcho(t *testing.T, name string) *connServer {
 			_, _ = io.Copy(c, c)
 		}
 	})
+}
+
+// startTCPEcho starts cutover with a TCP service "echo" on a free port,
+// to backends, with the service key line extra if not empty. It returns
+// cutover and the service's address.
+func startTCPEcho(t *testing.T, extra string, backends ...*connServer) (*instance, string) {
+	t.Helper()
+	_, port, _ := net.SplitHostPort(freeAddr(t))
+	addrs := make([]string, len(backends))
+	for i, b := range backends {
+		addrs[i] = b.ln.Addr().String()
+	}
+	yaml := fmt.Sprintf("services:\n  echo:\n    protocol: tcp\n    tcp.listen: %s\n    backends: [%s]\n",
+		port, strings.Join(addrs, ", "))
+	if extra != "" {
+		yaml += "    " + extra + "\n"
+	}
+	return start(t, yaml), "127.0.0.1:" + port
 }
 
 // errRefused marks a connection that cutover did not accept.
@@ -61,15 +80,7 @@ type echoTrip struct {
 func TestTCPEchoUnderLoadWithABackendStopped(t *testing.T) {
 	const workers, perWorker, size = 8, 200, 128
 	a, b, c := newTCPEcho(t, "a"), newTCPEcho(t, "b"), newTCPEcho(t, "c")
-	_, port, _ := net.SplitHostPort(freeAddr(t))
-	in := start(t, fmt.Sprintf(`
-services:
-  echo:
-    protocol: tcp
-    tcp.listen: %s
-    backends: [%s, %s, %s]
-`, port, a.ln.Addr(), b.ln.Addr(), c.ln.Addr()))
-	addr := "127.0.0.1:" + port
+	in, addr := startTCPEcho(t, "", a, b, c)
 	eventually(t, 10*time.Second, func() error {
 		ec, err := dialEchoVia(addr)
 		if err == nil {
@@ -211,17 +222,7 @@ services:
 // shows the closed one.
 func TestTCPIdleTimeout(t *testing.T) {
 	const idle = time.Second
-	a := newTCPEcho(t, "a")
-	_, port, _ := net.SplitHostPort(freeAddr(t))
-	in := start(t, fmt.Sprintf(`
-services:
-  echo:
-    protocol: tcp
-    tcp.listen: %s
-    tcp.idle-timeout: %s
-    backends: [%s]
-`, port, idle, a.ln.Addr()))
-	addr := "127.0.0.1:" + port
+	in, addr := startTCPEcho(t, fmt.Sprintf("tcp.idle-timeout: %s", idle), newTCPEcho(t, "a"))
 	var quiet *greetedConn
 	eventually(t, 10*time.Second, func() error {
 		var err error
