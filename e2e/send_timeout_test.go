@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -16,12 +15,14 @@ import (
 	"time"
 
 	"golang.org/x/net/http2"
-	"golang.org/x/net/http2/hpack"
+
+	"github.com/cutoverproxy/cutover/internal/h2test"
 )
 
 // A client that asks for a large response and reads none of it is cut
 // off after --client-send-timeout without a byte taken: cutover closes
-// its connection and the backend's, which frees the backend (its write
+// its connection (over HTTP/2, or resets its stream, whichever bound
+// comes first) and the backend's, which frees the backend (its write
 // fails) instead of being held for as long as the client likes. The
 // backend is not blamed. Over cutover's own HTTP server, --net-http's,
 // HTTPS with HTTP/1.1 and HTTP/2, and h2c; the HTTP/2 client grants all
@@ -98,11 +99,14 @@ func TestClientSendTimeoutFreesTheBackend(t *testing.T) {
 			case <-time.After(20 * time.Second):
 				t.Fatalf("the backend was still writing to a client that reads nothing after 20 s (--client-send-timeout %v)", timeout)
 			}
-			// The client's connection was closed: what it holds is
-			// followed by its end.
+			// The client's connection was closed, or, over HTTP/2, its
+			// stream reset: what it holds is followed by that end. (The
+			// stream's own bound, at the timeout, comes first when the
+			// socket still takes bytes, slowly, as its buffer grows: the
+			// connection then has nothing more to write.)
 			c.SetReadDeadline(time.Now().Add(10 * time.Second))
-			if _, err := io.Copy(io.Discard, c); errors.Is(err, os.ErrDeadlineExceeded) {
-				t.Fatal("cutover kept the connection of the client whose write timed out")
+			if err := readToTheEnd(c, tt.h2); errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatal("cutover kept the connection of the client whose write timed out, and its stream")
 			}
 			eventually(t, 5*time.Second, func() error {
 				if n := metricValue(t, in, "cutover_backend_inflight", map[string]string{"service": "web", "backend": back.Listener.Addr().String()}); n != 0 {
@@ -123,6 +127,101 @@ func TestClientSendTimeoutFreesTheBackend(t *testing.T) {
 				t.Fatalf("a request after the timeout: %d %v", code, err)
 			}
 		})
+	}
+}
+
+// An HTTP/2 client that reads its connection (and answers pings) but
+// grants one stream no flow-control window is cut off on that stream
+// after --client-send-timeout: cutover resets the stream and frees the
+// backend, which is not blamed, and the connection's other streams go on.
+// The connection's writes never wait here, so only the bound on the
+// stream's writes (internal/sendtimeout.Streams) can end it. Over HTTPS
+// and h2c.
+func TestClientSendTimeoutEndsAStarvedHTTP2Stream(t *testing.T) {
+	const timeout = 500 * time.Millisecond
+	ca := newTestCA(t)
+	dir := t.TempDir()
+	ca.writePair(t, dir, "app", 1, "app.test")
+	for _, tt := range []struct {
+		name  string
+		https bool
+	}{{"https-h2", true}, {"h2c", false}} {
+		t.Run(tt.name, func(t *testing.T) {
+			back, backendEnded := bigBackend(t)
+			yaml := fmt.Sprintf("services:\n  web:\n    host: app.test\n    backends: [%s]\n", back.Listener.Addr())
+			args := []string{"--client-send-timeout", timeout.String()}
+			var in *instance
+			addr, scheme := "", "https"
+			if tt.https {
+				in, addr = startTLS(t, yaml, dir, args...)
+			} else {
+				in = start(t, yaml, append(args, "--h2c")...)
+				addr, scheme = strings.TrimPrefix(in.http, "http://"), "http"
+			}
+			c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.https {
+				tc := tls.Client(c, &tls.Config{ServerName: "app.test", RootCAs: ca.pool(), NextProtos: []string{"h2"}})
+				if err := tc.Handshake(); err != nil || tc.ConnectionState().NegotiatedProtocol != "h2" {
+					t.Fatalf("handshake: %v, protocol %q", err, tc.ConnectionState().NegotiatedProtocol)
+				}
+				c = tc
+			}
+			hc := h2test.NewClient(t, c, scheme, 0)
+			hc.Get(1, "app.test", "/big")
+			select {
+			case e := <-backendEnded:
+				if e.err == nil {
+					t.Fatal("1 GiB went through on a stream that was granted no window")
+				}
+				if e.after < timeout {
+					t.Fatalf("the backend's write failed (%v) %v after it began, before the send timeout %v", e.err, e.after, timeout)
+				}
+				t.Logf("backend's write failed after %v: %v", e.after.Round(time.Millisecond), e.err)
+			case <-time.After(20 * time.Second):
+				t.Fatalf("the backend was still writing to a starved stream after 20 s (--client-send-timeout %v)", timeout)
+			}
+			if ev, data := hc.Until(1, 10*time.Second); ev.Type != http2.FrameRSTStream || data != "" {
+				t.Fatalf("stream 1 ended with %v after %d bytes, want RST_STREAM and none", ev.Type, len(data))
+			}
+			eventually(t, 5*time.Second, func() error {
+				if n := metricValue(t, in, "cutover_backend_inflight", map[string]string{"service": "web", "backend": back.Listener.Addr().String()}); n != 0 {
+					return fmt.Errorf("backend in flight %v, want 0", n)
+				}
+				return nil
+			})
+			if up := metricValue(t, in, "cutover_backend_up", map[string]string{"service": "web", "backend": back.Listener.Addr().String()}); up != 1 {
+				t.Errorf("cutover_backend_up = %v after the stream's timeout, want 1", up)
+			}
+			// The same connection serves the next stream.
+			hc.Get(3, "app.test", "/small")
+			hc.Grant(3, 1<<20)
+			if ev, data := hc.Until(3, 10*time.Second); !ev.End || data != "small" {
+				t.Fatalf("stream 3 after the reset: %q, ended %v; want small and its end", data, ev.End)
+			}
+		})
+	}
+}
+
+// readToTheEnd reads c until it ends or, when h2 is set, until a
+// RST_STREAM frame for stream 1, and returns what ended the read: nil for
+// the frame.
+func readToTheEnd(c net.Conn, h2 bool) error {
+	if !h2 {
+		_, err := io.Copy(io.Discard, c)
+		return err
+	}
+	fr := http2.NewFramer(nil, c)
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			return err
+		}
+		if rst, ok := f.(*http2.RSTStreamFrame); ok && rst.StreamID == 1 {
+			return nil
+		}
 	}
 }
 
@@ -162,22 +261,7 @@ func bigBackend(t *testing.T) (*httptest.Server, <-chan backendEnd) {
 // server may send until the socket is full.
 func askH2WithAllTheWindow(t *testing.T, c net.Conn, scheme, host, path string) {
 	t.Helper()
-	if _, err := io.WriteString(c, http2.ClientPreface); err != nil {
-		t.Fatal(err)
-	}
-	fr := http2.NewFramer(c, c)
-	const maxWindow = 1<<31 - 1
-	var hb bytes.Buffer
-	enc := hpack.NewEncoder(&hb)
-	for _, f := range [][2]string{{":method", "GET"}, {":scheme", scheme}, {":authority", host}, {":path", path}} {
-		enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
-	}
-	err := errors.Join(
-		fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: maxWindow}),
-		fr.WriteWindowUpdate(0, maxWindow-65535),
-		fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hb.Bytes(), EndStream: true, EndHeaders: true}),
-	)
-	if err != nil {
+	if err := errors.Join(h2test.Start(c, 1<<31-1), h2test.Get(http2.NewFramer(c, nil), 1, scheme, host, path)); err != nil {
 		t.Fatal(err)
 	}
 }

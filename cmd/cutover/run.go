@@ -157,7 +157,7 @@ func (c *runConfig) run(ctx context.Context, stderr io.Writer) error {
 		MaxHeaderBytes:    1 << 20,
 		ErrorLog:          serverErrorLog(log),
 	}
-	c.tls.configureHTTP(pr.srv)
+	c.tls.configureHTTP(pr.srv, c.clientSendTimeout)
 	https.build(px, pr.srv, c.clientSendTimeout)
 	pr.http = pr.srv
 	if !c.netHTTP {

@@ -235,11 +235,12 @@ func portOf(addr string) int {
 }
 
 // configureHTTP adds cleartext HTTP/2 (prior knowledge) to the HTTP
-// server with --h2c.
-func (f *tlsFlags) configureHTTP(srv *http.Server) {
+// server with --h2c, its streams' writes bounded by the send timeout send.
+func (f *tlsFlags) configureHTTP(srv *http.Server, send time.Duration) {
 	if !f.h2c {
 		return
 	}
+	srv.Handler = sendtimeout.Streams(srv.Handler, send)
 	srv.Protocols = new(http.Protocols)
 	srv.Protocols.SetHTTP1(true)
 	srv.Protocols.SetUnencryptedHTTP2(true)
@@ -257,7 +258,8 @@ func http2Config() *http.HTTP2Config {
 
 // build makes the HTTPS server: the proxy's handler with the HTTP
 // server's limits, on a TLS listener over the connections that the proxy
-// does not pass through, whose writes have the send timeout send.
+// does not pass through, whose writes (and HTTP/2 streams' writes) have the
+// send timeout send.
 func (h *httpsServer) build(px *proxy.Proxy, base *http.Server, send time.Duration) {
 	if h == nil {
 		return
@@ -267,7 +269,7 @@ func (h *httpsServer) build(px *proxy.Proxy, base *http.Server, send time.Durati
 		cfg.NextProtos = append(cfg.NextProtos, h.acme.NextProtos()...)
 	}
 	h.srv = &http.Server{
-		Handler:           px,
+		Handler:           sendtimeout.Streams(px, send),
 		TLSConfig:         cfg,
 		ReadHeaderTimeout: base.ReadHeaderTimeout,
 		IdleTimeout:       base.IdleTimeout,
