@@ -2,6 +2,8 @@ package sendtimeout
 
 import (
 	"net/http"
+	"runtime"
+	"sync/atomic"
 	"time"
 )
 
@@ -52,19 +54,30 @@ type writeDeadliner interface {
 
 // streamWriter is an HTTP/2 response writer whose writes reset the
 // stream when they take longer than d. Writes come from the handler's
-// goroutine, one at a time; the timer's function runs on its own.
+// goroutine, one at a time; the timer's function runs on its own, and may
+// touch the server's writer only while a write is in progress: once the
+// handler returned, the server recycles the writer.
 type streamWriter struct {
 	http.ResponseWriter
 	dl    writeDeadliner
 	d     time.Duration
 	timer *time.Timer // made at the first write, armed only during writes
-	wrote bool        // a body byte was written: the server may hold some
+	state atomic.Int32
+	wrote bool // a body byte was written: the server may hold some
 }
 
+// The states of a streamWriter, between its writes and its timer.
+const (
+	idle      int32 = iota // no write in progress: the timer does nothing
+	writing                // a write is in progress, the timer armed
+	resetting              // the timer fired during the write: it resets
+	wasReset               // the reset is done
+)
+
 func (w *streamWriter) Write(p []byte) (int, error) {
-	w.arm()
+	w.begin()
 	n, err := w.ResponseWriter.Write(p)
-	w.timer.Stop()
+	w.end()
 	w.wrote = w.wrote || n > 0
 	return n, err
 }
@@ -74,17 +87,18 @@ func (w *streamWriter) Flush() { _ = w.FlushError() }
 
 // FlushError is Flush with its error, for http.ResponseController.
 func (w *streamWriter) FlushError() error {
-	w.arm()
+	w.begin()
 	err := http.NewResponseController(w.ResponseWriter).Flush()
-	w.timer.Stop()
+	w.end()
 	return err
 }
 
 // Unwrap gives http.ResponseController the server's writer.
 func (w *streamWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// arm starts the write's timer.
-func (w *streamWriter) arm() {
+// begin arms the timer for a write.
+func (w *streamWriter) begin() {
+	w.state.Store(writing)
 	if w.timer == nil {
 		w.timer = time.AfterFunc(w.d, w.reset)
 		return
@@ -92,9 +106,28 @@ func (w *streamWriter) arm() {
 	w.timer.Reset(w.d)
 }
 
-// reset gives the stream up: the server queues RST_STREAM and the write
-// waiting on it returns an error.
-func (w *streamWriter) reset() { _ = w.dl.SetWriteDeadline(time.Unix(1, 0)) }
+// end disarms the timer after a write. When the timer fired meanwhile and
+// its reset is under way, end waits for it, so that the reset is done
+// before the handler may return.
+func (w *streamWriter) end() {
+	w.timer.Stop()
+	if w.state.CompareAndSwap(writing, idle) {
+		return
+	}
+	for w.state.Load() != wasReset {
+		runtime.Gosched() // a reset only queues a frame: it is short
+	}
+}
+
+// reset gives the stream up, unless the write already ended: the server
+// queues RST_STREAM and the write waiting on it returns an error.
+func (w *streamWriter) reset() {
+	if !w.state.CompareAndSwap(writing, resetting) {
+		return
+	}
+	_ = w.dl.SetWriteDeadline(time.Unix(1, 0))
+	w.state.Store(wasReset)
+}
 
 // handlerDone bounds the write the server makes of what it holds after the
 // handler returned, with the stream's own deadline, which the server stops

@@ -5,6 +5,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,7 +19,7 @@ const streamTimeout = 300 * time.Millisecond
 
 // serveStreams serves h behind Streams(h, d) over HTTP/1.1 and cleartext
 // HTTP/2 (prior knowledge) on a loopback port and returns its address.
-func serveStreams(t *testing.T, h http.Handler, d time.Duration) string {
+func serveStreams(t testing.TB, h http.Handler, d time.Duration) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -194,5 +196,101 @@ func TestStreamsLeavesHTTP1Alone(t *testing.T) {
 	hc.Get(1, "app.test", "/")
 	if ev, data := hc.Until(1, 10*time.Second); !ev.End || data != "ok" || wrapped {
 		t.Fatalf("HTTP/2 with 0: body %q, ended %v, writer wrapped %v; want ok, not wrapped", data, ev.End, wrapped)
+	}
+}
+
+// fakeStream is a server's HTTP/2 writer whose writes take delay, and
+// which counts the resets asked of it and the calls that came after its
+// handler returned, when the real server has recycled its writer.
+type fakeStream struct {
+	delay    time.Duration
+	recycled atomic.Bool
+	resets   atomic.Int32
+	late     atomic.Int32
+}
+
+func (f *fakeStream) Header() http.Header { return http.Header{} }
+func (f *fakeStream) WriteHeader(int)     {}
+
+func (f *fakeStream) Write(p []byte) (int, error) {
+	time.Sleep(f.delay)
+	return len(p), nil
+}
+
+func (f *fakeStream) SetWriteDeadline(t time.Time) error {
+	if f.recycled.Load() {
+		f.late.Add(1)
+	}
+	if t.Before(time.Now()) {
+		time.Sleep(100 * time.Microsecond) // queuing RST_STREAM takes a moment
+		f.resets.Add(1)
+		if f.recycled.Load() { // and uses the writer to the end
+			f.late.Add(1)
+		}
+	}
+	return nil
+}
+
+// A timer that fires as a write ends never reaches the server's writer
+// after the handler returned: the server reuses it for another stream.
+// Writes that take about the timeout make the two meet often.
+func TestStreamResetNeverOutlivesTheHandler(t *testing.T) {
+	const d = time.Millisecond
+	h := Streams(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("x"))
+	}), d)
+	var resets, late int32
+	for i := range 400 {
+		f := &fakeStream{delay: d - 200*time.Microsecond + time.Duration(i%5)*100*time.Microsecond}
+		r := httptest.NewRequest("GET", "/", nil)
+		r.ProtoMajor = 2
+		h.ServeHTTP(f, r)
+		f.recycled.Store(true)
+		time.Sleep(300 * time.Microsecond) // a late reset would come now
+		resets += f.resets.Load()
+		late += f.late.Load()
+	}
+	t.Logf("%d of 400 writes were reset", resets)
+	if late > 0 {
+		t.Fatalf("%d calls reached the writer after its handler returned", late)
+	}
+	if resets == 0 {
+		t.Fatal("no write met its timer: the test exercised nothing")
+	}
+}
+
+// BenchmarkStreams measures what the bound adds to a small HTTP/2
+// response (100 B, cleartext, one connection, requests in parallel): the
+// difference between off and on, client and server in one process.
+func BenchmarkStreams(b *testing.B) {
+	body := bytes.Repeat([]byte("x"), 100)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "100")
+		w.Write(body)
+	})
+	for _, bb := range []struct {
+		name string
+		d    time.Duration
+	}{{"off", 0}, {"on", time.Minute}} {
+		b.Run(bb.name, func(b *testing.B) {
+			addr := serveStreams(b, h, bb.d)
+			tr := &http.Transport{Protocols: new(http.Protocols)}
+			tr.Protocols.SetUnencryptedHTTP2(true)
+			defer tr.CloseIdleConnections()
+			cl := &http.Client{Transport: tr}
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					res, err := cl.Get("http://" + addr + "/")
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					io.Copy(io.Discard, res.Body)
+					res.Body.Close()
+				}
+			})
+		})
 	}
 }
