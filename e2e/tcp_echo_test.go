@@ -223,6 +223,18 @@ func TestTCPEchoUnderLoadWithABackendStopped(t *testing.T) {
 func TestTCPIdleTimeout(t *testing.T) {
 	const idle = time.Second
 	in, addr := startTCPEcho(t, fmt.Sprintf("tcp.idle-timeout: %s", idle), newTCPEcho(t, "a"))
+	assertIdleTimeout(t, addr, idle)
+	if got := metricValue(t, in, "cutover_tcp_idle_closed_total", map[string]string{"service": "echo"}); got != 1 {
+		t.Errorf("cutover_tcp_idle_closed_total = %v, want 1", got)
+	}
+}
+
+// assertIdleTimeout checks the idle timeout idle of the TCP echo service
+// at addr: of two connections, the one that goes quiet is closed once idle
+// passed without a byte (not before), and the one that talks every eighth
+// of it stays open through three timeouts.
+func assertIdleTimeout(t *testing.T, addr string, idle time.Duration) {
+	t.Helper()
 	var quiet *greetedConn
 	eventually(t, 10*time.Second, func() error {
 		var err error
@@ -258,8 +270,5 @@ func TestTCPIdleTimeout(t *testing.T) {
 		}
 	default:
 		t.Fatalf("the quiet connection is still open %s after its last byte", time.Since(last))
-	}
-	if got := metricValue(t, in, "cutover_tcp_idle_closed_total", map[string]string{"service": "echo"}); got != 1 {
-		t.Errorf("cutover_tcp_idle_closed_total = %v, want 1", got)
 	}
 }

@@ -20,6 +20,7 @@ type config struct {
 	flapHealth    bool          // -flap-health, TESTAPP_FLAP_HEALTH; default false
 	ignoreSIGTERM bool          // -ignore-sigterm, TESTAPP_IGNORE_SIGTERM; default false
 	dataDir       string        // -data-dir, TESTAPP_DATA_DIR; empty turns /data off
+	tcpAddr       string        // -tcp-addr, TESTAPP_TCP_ADDR; empty (the default) means no TCP echo
 	probe         string        // -probe [URL]: the URL to probe; empty means serve
 }
 
@@ -63,6 +64,7 @@ func parseConfig(args []string, getenv func(string) string, hostname func() (str
 	fs.BoolVar(&cfg.flapHealth, "flap-health", cfg.flapHealth, "/healthz alternates pass and fail on each call, the first passing (env TESTAPP_FLAP_HEALTH)")
 	fs.BoolVar(&cfg.ignoreSIGTERM, "ignore-sigterm", cfg.ignoreSIGTERM, "ignore SIGTERM; only SIGINT or SIGKILL stop the server (env TESTAPP_IGNORE_SIGTERM)")
 	fs.StringVar(&cfg.dataDir, "data-dir", cfg.dataDir, "`directory` of the file that /data appends to and reads, e.g. a volume; empty turns /data off (env TESTAPP_DATA_DIR)")
+	fs.StringVar(&cfg.tcpAddr, "tcp-addr", cfg.tcpAddr, "listen `address` of a TCP echo server that greets each connection with the name; empty for none (env TESTAPP_TCP_ADDR)")
 	var probe probeFlag
 	fs.Var(&probe, "probe", "one-shot health check: GET `URL` (optional, default http://127.0.0.1:<port of -addr>/healthz), exit 0 on 2xx/3xx, else 1")
 	if err := fs.Parse(args); err != nil {
@@ -105,6 +107,7 @@ func applyEnv(cfg *config, getenv func(string) string, hostname func() (string, 
 		cfg.version = v
 	}
 	cfg.dataDir = getenv("TESTAPP_DATA_DIR")
+	cfg.tcpAddr = getenv("TESTAPP_TCP_ADDR")
 	var err error
 	if cfg.healthy, err = envBool(getenv, "TESTAPP_HEALTHY", cfg.healthy); err != nil {
 		return err

@@ -31,8 +31,9 @@ func TestParseConfig(t *testing.T) {
 				"TESTAPP_VERSION": "v2", "TESTAPP_HEALTHY": "false",
 				"TESTAPP_READY_AFTER": "3s", "TESTAPP_IGNORE_SIGTERM": "1",
 				"TESTAPP_FLAP_HEALTH": "true", "TESTAPP_DATA_DIR": "/data",
+				"TESTAPP_TCP_ADDR": ":9001",
 			},
-			want: config{addr: ":9000", name: "a", version: "v2", readyAfter: 3 * time.Second, ignoreSIGTERM: true, flapHealth: true, dataDir: "/data"},
+			want: config{addr: ":9000", name: "a", version: "v2", readyAfter: 3 * time.Second, ignoreSIGTERM: true, flapHealth: true, dataDir: "/data", tcpAddr: ":9001"},
 		},
 		{
 			name: "flags win over environment",
@@ -45,6 +46,12 @@ func TestParseConfig(t *testing.T) {
 			args: []string{"-data-dir", "/b"},
 			env:  map[string]string{"TESTAPP_DATA_DIR": "/a"},
 			want: config{addr: ":8080", name: "myhost", version: "v1", healthy: true, dataDir: "/b"},
+		},
+		{
+			name: "tcp-addr flag wins over environment",
+			args: []string{"-tcp-addr", "127.0.0.1:9002"},
+			env:  map[string]string{"TESTAPP_TCP_ADDR": ":9001"},
+			want: config{addr: ":8080", name: "myhost", version: "v1", healthy: true, tcpAddr: "127.0.0.1:9002"},
 		},
 		{
 			name: "flap-health flag",

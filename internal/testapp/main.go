@@ -31,7 +31,9 @@
 // equivalent (see -h): -addr, -name, -version, -healthy (start healthy),
 // -ready-after DURATION (/healthz fails for that long after start),
 // -flap-health (start with /control/flap on; TESTAPP_FLAP_HEALTH=true),
-// -ignore-sigterm, -data-dir DIRECTORY.
+// -ignore-sigterm, -data-dir DIRECTORY, -tcp-addr ADDRESS (a TCP echo
+// server besides: each connection is greeted with the name and a newline,
+// then gets back what it sends; off when empty, the default).
 //
 // With -probe it is instead a one-shot health client for Docker's
 // HEALTHCHECK, since a scratch image has no curl.
@@ -78,12 +80,41 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 	a := newApp(cfg, time.Now)
 	log.Info().Str("addr", ln.Addr().String()).Str("name", cfg.name).
 		Str("version", cfg.version).Msg("serving")
-	if err := serve(ctx, ln, a, DefaultShutdownTimeout); err != nil {
-		log.Error().Err(err).Msg("serve")
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	tcpDone, err := startTCPEcho(ctx, cfg)
+	if err != nil {
+		log.Error().Err(err).Str("tcp_addr", cfg.tcpAddr).Msg("listen")
 		return 1
 	}
+	code := 0
+	if err := serve(ctx, ln, a, DefaultShutdownTimeout); err != nil {
+		log.Error().Err(err).Msg("serve")
+		code = 1
+	}
+	cancel()
+	if err := <-tcpDone; err != nil {
+		log.Error().Err(err).Msg("serve tcp echo")
+		code = 1
+	}
 	log.Info().Msg("stopped")
-	return 0
+	return code
+}
+
+// startTCPEcho serves the TCP echo of -tcp-addr until ctx ends; the
+// channel receives its result. Without -tcp-addr it receives nil at once.
+func startTCPEcho(ctx context.Context, cfg config) (<-chan error, error) {
+	done := make(chan error, 1)
+	if cfg.tcpAddr == "" {
+		done <- nil
+		return done, nil
+	}
+	ln, err := net.Listen("tcp", cfg.tcpAddr)
+	if err != nil {
+		return nil, err
+	}
+	go func() { done <- serveTCPEcho(ctx, ln, cfg.name) }()
+	return done, nil
 }
 
 // signalContext is cancelled by SIGINT and, unless ignoreTerm, by SIGTERM.
