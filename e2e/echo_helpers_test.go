@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/cutoverproxy/cutover/internal/connserve"
 )
 
 // The backends of the TCP tests (tcpEcho, passBackend) greet each
@@ -23,56 +26,32 @@ import (
 // the open connections, as a process that exits does.
 type connServer struct {
 	ln       net.Listener
-	handle   func(net.Conn)
 	accepted atomic.Int64
-	wg       sync.WaitGroup
-	mu       sync.Mutex
-	conns    map[net.Conn]struct{}
-	once     sync.Once
+	stop     func()
 }
 
 // serveConns starts serving ln with handle, until stop or the end of the
 // test.
 func serveConns(t *testing.T, ln net.Listener, handle func(net.Conn)) *connServer {
 	t.Helper()
-	s := &connServer{ln: ln, handle: handle, conns: map[net.Conn]struct{}{}}
-	s.wg.Go(s.serve)
-	t.Cleanup(s.stop)
-	return s
-}
-
-func (s *connServer) serve() {
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
-			return
-		}
-		s.accepted.Add(1)
-		s.mu.Lock()
-		s.conns[c] = struct{}{}
-		s.mu.Unlock()
-		s.wg.Go(func() {
-			defer func() {
-				s.mu.Lock()
-				delete(s.conns, c)
-				s.mu.Unlock()
-				c.Close()
-			}()
-			s.handle(c)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	s := &connServer{ln: ln}
+	go func() {
+		done <- connserve.Serve(ctx, ln, func(c net.Conn) {
+			s.accepted.Add(1)
+			handle(c)
+		})
+	}()
+	var once sync.Once
+	s.stop = func() {
+		once.Do(func() {
+			cancel()
+			<-done
 		})
 	}
-}
-
-func (s *connServer) stop() {
-	s.once.Do(func() {
-		s.ln.Close()
-		s.mu.Lock()
-		for c := range s.conns {
-			c.Close()
-		}
-		s.mu.Unlock()
-		s.wg.Wait()
-	})
+	t.Cleanup(s.stop)
+	return s
 }
 
 // greetedConn is a client connection, through cutover, to a backend that

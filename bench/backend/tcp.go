@@ -4,7 +4,8 @@ import (
 	"context"
 	"io"
 	"net"
-	"sync"
+
+	"github.com/cutoverproxy/cutover/internal/connserve"
 )
 
 // The first byte a TCP client sends selects what the connection does.
@@ -24,39 +25,7 @@ const chunk = 64 << 10
 // ServeTCP accepts connections on ln until ctx ends and serves each by its
 // mode byte. It closes every open connection before it returns.
 func ServeTCP(ctx context.Context, ln net.Listener) error {
-	var (
-		mu    sync.Mutex
-		conns = map[net.Conn]struct{}{}
-		wg    sync.WaitGroup
-	)
-	stop := context.AfterFunc(ctx, func() {
-		_ = ln.Close()
-		mu.Lock()
-		for c := range conns {
-			_ = c.Close()
-		}
-		mu.Unlock()
-	})
-	defer stop()
-	defer wg.Wait()
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
-		}
-		mu.Lock()
-		conns[c] = struct{}{}
-		mu.Unlock()
-		wg.Go(func() {
-			serveConn(c)
-			mu.Lock()
-			delete(conns, c)
-			mu.Unlock()
-		})
-	}
+	return connserve.Serve(ctx, ln, serveConn)
 }
 
 func serveConn(c net.Conn) {
