@@ -85,20 +85,7 @@ func TestClientSendTimeoutFreesTheBackend(t *testing.T) {
 			}
 			// The client reads nothing; the sockets' buffers fill up, then
 			// cutover's write waits for the timeout.
-			select {
-			case e := <-backendEnded:
-				if e.err == nil {
-					t.Fatal("1 GiB went through to a client that reads nothing")
-				}
-				// The backend began before cutover's write waited: it
-				// cannot have been freed sooner than the timeout.
-				if e.after < timeout {
-					t.Fatalf("the backend's write failed (%v) %v after it began, before the send timeout %v", e.err, e.after, timeout)
-				}
-				t.Logf("backend's write failed after %v: %v", e.after.Round(time.Millisecond), e.err)
-			case <-time.After(20 * time.Second):
-				t.Fatalf("the backend was still writing to a client that reads nothing after 20 s (--client-send-timeout %v)", timeout)
-			}
+			waitBackendCutOff(t, backendEnded, timeout)
 			// The client's connection was closed, or, over HTTP/2, its
 			// stream reset: what it holds is followed by that end. (The
 			// stream's own bound, at the timeout, comes first when the
@@ -108,16 +95,7 @@ func TestClientSendTimeoutFreesTheBackend(t *testing.T) {
 			if err := readToTheEnd(c, tt.h2); errors.Is(err, os.ErrDeadlineExceeded) {
 				t.Fatal("cutover kept the connection of the client whose write timed out, and its stream")
 			}
-			eventually(t, 5*time.Second, func() error {
-				if n := metricValue(t, in, "cutover_backend_inflight", map[string]string{"service": "web", "backend": back.Listener.Addr().String()}); n != 0 {
-					return fmt.Errorf("backend in flight %v, want 0", n)
-				}
-				return nil
-			})
-			// A write to the client failed, not the backend.
-			if up := metricValue(t, in, "cutover_backend_up", map[string]string{"service": "web", "backend": back.Listener.Addr().String()}); up != 1 {
-				t.Errorf("cutover_backend_up = %v after the client's timeout, want 1", up)
-			}
+			assertBackendFreedNotBlamed(t, in, back)
 			base, client := in.http, &http.Client{Timeout: 5 * time.Second}
 			if tt.https {
 				base, client = "https://app.test", httpsClient(ca, addr)
@@ -171,30 +149,11 @@ func TestClientSendTimeoutEndsAStarvedHTTP2Stream(t *testing.T) {
 			}
 			hc := h2test.NewClient(t, c, scheme, 0)
 			hc.Get(1, "app.test", "/big")
-			select {
-			case e := <-backendEnded:
-				if e.err == nil {
-					t.Fatal("1 GiB went through on a stream that was granted no window")
-				}
-				if e.after < timeout {
-					t.Fatalf("the backend's write failed (%v) %v after it began, before the send timeout %v", e.err, e.after, timeout)
-				}
-				t.Logf("backend's write failed after %v: %v", e.after.Round(time.Millisecond), e.err)
-			case <-time.After(20 * time.Second):
-				t.Fatalf("the backend was still writing to a starved stream after 20 s (--client-send-timeout %v)", timeout)
-			}
+			waitBackendCutOff(t, backendEnded, timeout)
 			if ev, data := hc.Until(1, 10*time.Second); ev.Type != http2.FrameRSTStream || data != "" {
 				t.Fatalf("stream 1 ended with %v after %d bytes, want RST_STREAM and none", ev.Type, len(data))
 			}
-			eventually(t, 5*time.Second, func() error {
-				if n := metricValue(t, in, "cutover_backend_inflight", map[string]string{"service": "web", "backend": back.Listener.Addr().String()}); n != 0 {
-					return fmt.Errorf("backend in flight %v, want 0", n)
-				}
-				return nil
-			})
-			if up := metricValue(t, in, "cutover_backend_up", map[string]string{"service": "web", "backend": back.Listener.Addr().String()}); up != 1 {
-				t.Errorf("cutover_backend_up = %v after the stream's timeout, want 1", up)
-			}
+			assertBackendFreedNotBlamed(t, in, back)
 			// The same connection serves the next stream.
 			hc.Get(3, "app.test", "/small")
 			hc.Grant(3, 1<<20)
@@ -202,6 +161,43 @@ func TestClientSendTimeoutEndsAStarvedHTTP2Stream(t *testing.T) {
 				t.Fatalf("stream 3 after the reset: %q, ended %v; want small and its end", data, ev.End)
 			}
 		})
+	}
+}
+
+// waitBackendCutOff waits for bigBackend's large response to end and
+// checks that its write failed (1 GiB did not go through to a client that
+// takes nothing) and no sooner than the send timeout: the backend began
+// before cutover's write waited.
+func waitBackendCutOff(t *testing.T, ended <-chan backendEnd, timeout time.Duration) {
+	t.Helper()
+	select {
+	case e := <-ended:
+		if e.err == nil {
+			t.Fatal("1 GiB went through to a client that takes nothing")
+		}
+		if e.after < timeout {
+			t.Fatalf("the backend's write failed (%v) %v after it began, before the send timeout %v", e.err, e.after, timeout)
+		}
+		t.Logf("backend's write failed after %v: %v", e.after.Round(time.Millisecond), e.err)
+	case <-time.After(20 * time.Second):
+		t.Fatalf("the backend was still writing to a client that takes nothing after 20 s (--client-send-timeout %v)", timeout)
+	}
+}
+
+// assertBackendFreedNotBlamed checks that service web's backend back has
+// no request in flight any more, and is up: a write to the client failed,
+// not the backend.
+func assertBackendFreedNotBlamed(t *testing.T, in *instance, back *httptest.Server) {
+	t.Helper()
+	labels := map[string]string{"service": "web", "backend": back.Listener.Addr().String()}
+	eventually(t, 5*time.Second, func() error {
+		if n := metricValue(t, in, "cutover_backend_inflight", labels); n != 0 {
+			return fmt.Errorf("backend in flight %v, want 0", n)
+		}
+		return nil
+	})
+	if up := metricValue(t, in, "cutover_backend_up", labels); up != 1 {
+		t.Errorf("cutover_backend_up = %v after the client's timeout, want 1", up)
 	}
 }
 
