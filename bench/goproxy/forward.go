@@ -9,9 +9,10 @@ import (
 	"context"
 	"io"
 	"net"
-	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/cutoverproxy/cutover/internal/connserve"
 )
 
 // dialTimeout bounds a connection to a backend.
@@ -21,58 +22,23 @@ const dialTimeout = 2 * time.Second
 // the next of backends in turn with two io.Copy calls. It closes every
 // open connection before it returns.
 func Forward(ctx context.Context, ln net.Listener, backends []string) error {
-	var (
-		next  atomic.Uint64
-		mu    sync.Mutex
-		conns = map[net.Conn]struct{}{}
-		wg    sync.WaitGroup
-	)
-	track := func(c net.Conn, add bool) {
-		mu.Lock()
-		defer mu.Unlock()
-		if add {
-			conns[c] = struct{}{}
-		} else {
-			delete(conns, c)
-		}
-	}
-	stop := context.AfterFunc(ctx, func() {
-		_ = ln.Close()
-		mu.Lock()
-		for c := range conns {
-			_ = c.Close()
-		}
-		mu.Unlock()
+	var next atomic.Uint64
+	return connserve.Serve(ctx, ln, func(c net.Conn) {
+		join(ctx, c, backends[(next.Add(1)-1)%uint64(len(backends))])
 	})
-	defer stop()
-	defer wg.Wait()
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
-		}
-		addr := backends[(next.Add(1)-1)%uint64(len(backends))]
-		track(c, true)
-		wg.Go(func() {
-			defer track(c, false)
-			join(c, addr, track)
-		})
-	}
 }
 
-// join dials addr and copies both ways until both directions are done.
-func join(client net.Conn, addr string, track func(net.Conn, bool)) {
-	defer func() { _ = client.Close() }()
+// join dials addr and copies both ways until both directions are done, or
+// ctx ends (the client's connection is then closed by connserve, the
+// backend's here).
+func join(ctx context.Context, client net.Conn, addr string) {
 	up, err := net.DialTimeout("tcp", addr, dialTimeout)
 	if err != nil {
 		return
 	}
-	track(up, true)
-	defer track(up, false)
 	defer func() { _ = up.Close() }()
+	stop := context.AfterFunc(ctx, func() { _ = up.Close() })
+	defer stop()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

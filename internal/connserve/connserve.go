@@ -1,8 +1,8 @@
 // Package connserve serves the connections of a TCP listener, each on a
-// goroutine of its own, for the small servers of the tests and
-// benchmarks (testapp's TCP echo, peerbench's backends, the e2e echo
-// servers): a listener's end closes what it accepted, so that a test or a
-// container that stops leaves no connection behind.
+// goroutine of its own, for the small servers of the tests and benchmarks
+// (testapp's TCP echo, peerbench's backends and io.Copy forwarder, the e2e
+// echo servers): a listener's end closes what it accepted, so that a test
+// or a container that stops leaves no connection behind.
 package connserve
 
 import (
