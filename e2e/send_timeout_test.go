@@ -92,8 +92,13 @@ func TestClientSendTimeoutFreesTheBackend(t *testing.T) {
 			// socket still takes bytes, slowly, as its buffer grows: the
 			// connection then has nothing more to write.)
 			c.SetReadDeadline(time.Now().Add(10 * time.Second))
-			if err := readToTheEnd(c, tt.h2); errors.Is(err, os.ErrDeadlineExceeded) {
+			switch err := readToTheEnd(c, tt.h2); {
+			case errors.Is(err, os.ErrDeadlineExceeded):
 				t.Fatal("cutover kept the connection of the client whose write timed out, and its stream")
+			case err == nil:
+				t.Log("ended by the stream's reset")
+			default:
+				t.Logf("ended by the connection's close: %v", err)
 			}
 			assertBackendFreedNotBlamed(t, in, back)
 			base, client := in.http, &http.Client{Timeout: 5 * time.Second}

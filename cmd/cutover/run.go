@@ -62,7 +62,7 @@ func runSetup() (*flagSet, runFunc) {
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM or SIGINT, how long in-flight requests may take to finish")
 	fs.DurationVar(&c.readHeaderTimeout, "read-header-timeout", 10*time.Second, "how long a client may take to send request headers")
 	fs.DurationVar(&c.clientIdleTimeout, "client-idle-timeout", 120*time.Second, "how long an idle client keep-alive connection stays open")
-	fs.DurationVar(&c.clientSendTimeout, "client-send-timeout", 60*time.Second, "how long a write to a client may go without sending a byte (the client reads nothing) before the connection is closed; 0 turns it off")
+	fs.DurationVar(&c.clientSendTimeout, "client-send-timeout", 60*time.Second, "how long a write to a client may go without sending a byte (the client reads nothing) before the connection is closed; on HTTP/2, also how long one write of a stream may take before the stream is reset; 0 turns it off")
 	fs.DurationVar(&c.proxy.DialTimeout, "dial-timeout", proxy.DefaultDialTimeout, "how long connecting to a backend may take before another backend is tried")
 	fs.DurationVar(&c.proxy.ResponseHeaderTimeout, "response-header-timeout", proxy.DefaultResponseHeaderTimeout, "how long a backend may take to send response headers (504 after)")
 	fs.DurationVar(&c.proxy.IdleConnTimeout, "backend-idle-timeout", proxy.DefaultIdleConnTimeout, "how long an idle backend connection is kept; keep it below the backends' keep-alive timeout")

@@ -6,11 +6,13 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 
 	"github.com/cutoverproxy/cutover/internal/h2test"
 )
@@ -94,8 +96,8 @@ func TestStarvedStreamIsReset(t *testing.T) {
 	if res.err == nil {
 		t.Fatal("64 MiB went out on a stream that was granted no window")
 	}
-	if waited := time.Since(res.began); waited < streamTimeout {
-		t.Fatalf("the write failed %v after it began, before the timeout %v", waited, streamTimeout)
+	if waited := time.Since(res.began); waited < streamTimeout || waited > streamTimeout+2*time.Second {
+		t.Fatalf("the write failed %v after it began; want the timeout %v, give or take 2 s", waited, streamTimeout)
 	}
 	ev, data := hc.Until(1, 10*time.Second)
 	if ev.Type != http2.FrameRSTStream || ev.Code != http2.ErrCodeInternal {
@@ -114,14 +116,14 @@ func TestStarvedStreamIsReset(t *testing.T) {
 // A client that grants each write's bytes in time is never cut off, however
 // long the whole response takes.
 func TestStreamGrantedInTimeIsNotReset(t *testing.T) {
-	const chunk, count = 8 << 10, 8
+	const chunk, count = 8 << 10, 12
 	results := make(chan writeResult, 1)
 	addr := serveStreams(t, writer(chunk, count, results), streamTimeout)
 	hc := dialH2(t, addr, 0)
 	hc.Get(1, "app.test", "/big")
 	start := time.Now()
-	for range count {
-		time.Sleep(streamTimeout / 2)
+	for range count { // each write waits for its grant a quarter of the timeout
+		time.Sleep(streamTimeout / 4)
 		hc.Grant(1, chunk)
 	}
 	ev, data := hc.Until(1, 10*time.Second)
@@ -169,43 +171,112 @@ func TestStarvedTailIsReset(t *testing.T) {
 	if ev.Type != http2.FrameRSTStream || data != "" {
 		t.Fatalf("stream 1 ended with %v after %q, want RST_STREAM and no data", ev.Type, data)
 	}
-	if after := ev.At.Sub(<-returned); after < streamTimeout {
-		t.Fatalf("reset %v after the handler returned, before the timeout %v", after, streamTimeout)
+	if after := ev.At.Sub(<-returned); after < streamTimeout || after > streamTimeout+2*time.Second {
+		t.Fatalf("reset %v after the handler returned; want the timeout %v, give or take 2 s", after, streamTimeout)
 	}
 }
 
-// HTTP/1.1 requests get the server's own writer (their connection has its
-// send timeout, Conn), and so does every request when the timeout is 0.
-func TestStreamsLeavesHTTP1Alone(t *testing.T) {
-	var wrapped bool
+// HTTP/2 requests get the bounded writer; HTTP/1.1 requests the server's
+// own, since their connection has its send timeout (Conn).
+func TestStreamsWrapsHTTP2Only(t *testing.T) {
+	wrapped := make(chan bool, 1)
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, wrapped = w.(*streamWriter)
+		_, ok := w.(*streamWriter)
+		wrapped <- ok
 		io.WriteString(w, "ok")
 	})
-	res, err := http.Get("http://" + serveStreams(t, h, streamTimeout) + "/")
+	addr := serveStreams(t, h, streamTimeout)
+	res, err := http.Get("http://" + addr + "/")
 	if err != nil {
 		t.Fatal(err)
 	}
 	body, _ := io.ReadAll(res.Body)
 	res.Body.Close()
-	if string(body) != "ok" || wrapped {
-		t.Fatalf("HTTP/1.1: body %q, writer wrapped %v; want ok, not wrapped", body, wrapped)
+	if string(body) != "ok" || <-wrapped {
+		t.Fatalf("HTTP/1.1: body %q, writer wrapped; want ok, not wrapped", body)
 	}
-	// A timeout of 0 is off for HTTP/2 as well.
-	hc := dialH2(t, serveStreams(t, h, 0), 1<<20)
+	hc := dialH2(t, addr, 1<<20)
 	hc.Get(1, "app.test", "/")
-	if ev, data := hc.Until(1, 10*time.Second); !ev.End || data != "ok" || wrapped {
-		t.Fatalf("HTTP/2 with 0: body %q, ended %v, writer wrapped %v; want ok, not wrapped", data, ev.End, wrapped)
+	if ev, data := hc.Until(1, 10*time.Second); !ev.End || data != "ok" || !<-wrapped {
+		t.Fatalf("HTTP/2: body %q, ended %v; want ok, its end, and the writer wrapped", data, ev.End)
 	}
 }
 
-// fakeStream is a server's HTTP/2 writer whose writes take delay, and
-// which counts the resets asked of it and the calls that came after its
-// handler returned, when the real server has recycled its writer.
+// Streams that end are not reset afterwards: many small responses, each
+// of whose bytes the server holds when the handler returns, ten at a time
+// on one connection, and none gets a RST_STREAM once it ended, even after
+// the timeout passed.
+func TestEndedStreamsAreNotReset(t *testing.T) {
+	const d, batches, batch = 100 * time.Millisecond, 1000, 10
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "a short body the server buffers")
+	})
+	hc := dialH2(t, serveStreams(t, h, d), 1<<20)
+	id := uint32(1)
+	for range batches {
+		for i := range uint32(batch) {
+			hc.Get(id+2*i, "app.test", "/")
+		}
+		for range batch {
+			if ev, _ := hc.Until(id, 10*time.Second); !ev.End {
+				t.Fatalf("stream %d ended by %v (code %v), want its END_STREAM", id, ev.Type, ev.Code)
+			}
+			id += 2
+		}
+	}
+	for _, ev := range hc.Rest(3 * d) {
+		if ev.Type == http2.FrameRSTStream {
+			t.Errorf("stream %d was reset (code %v) after it ended", ev.Stream, ev.Code)
+		}
+	}
+}
+
+// Trailers end a stream as its headers do, and a HEAD response has no
+// body for flow control to hold: neither is reset when the client grants
+// no window. A body before trailers is held, and its stream reset.
+func TestTrailersAndHEAD(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Trailer", "X-Sum")
+		if r.URL.Path == "/body" {
+			io.WriteString(w, "body")
+		}
+		w.Header().Set("X-Sum", "1")
+	})
+	addr := serveStreams(t, h, streamTimeout)
+	hc := dialH2(t, addr, 0)
+	hc.Get(1, "app.test", "/")
+	if ev, _ := hc.Until(1, 10*time.Second); !ev.End || ev.Type != http2.FrameHeaders {
+		t.Fatalf("trailers without a body: ended by %v (code %v), want the trailers' END_STREAM", ev.Type, ev.Code)
+	}
+	hc.Head(3, "app.test", "/body")
+	ev, _ := hc.Until(3, 10*time.Second)
+	if !ev.End {
+		t.Fatalf("HEAD: ended by %v (code %v), want END_STREAM", ev.Type, ev.Code)
+	}
+	// As without the bound: the server, at the handler's end, gives the
+	// length of the body a GET would get.
+	if !slices.Contains(ev.Fields, hpack.HeaderField{Name: "content-length", Value: "4"}) {
+		t.Errorf("HEAD: fields %v, want content-length 4", ev.Fields)
+	}
+	hc.Get(5, "app.test", "/body")
+	if ev, _ := hc.Until(5, 10*time.Second); ev.Type != http2.FrameRSTStream {
+		t.Fatalf("a body before trailers, granted no window: ended by %v, want RST_STREAM", ev.Type)
+	}
+}
+
+// fakeStream is a server's HTTP/2 writer whose writes take the given
+// delays in turn. It counts the resets asked of it, those that came early
+// in a write (before half the timeout d: a reset meant for the write
+// before), and the calls that came after its handler returned, when the
+// real server has recycled its writer.
 type fakeStream struct {
-	delay    time.Duration
+	d        time.Duration
+	delays   []time.Duration
+	writes   int
+	began    atomic.Int64 // when the write in progress began (UnixNano); 0 for none
 	recycled atomic.Bool
 	resets   atomic.Int32
+	early    atomic.Int32
 	late     atomic.Int32
 }
 
@@ -213,7 +284,10 @@ func (f *fakeStream) Header() http.Header { return http.Header{} }
 func (f *fakeStream) WriteHeader(int)     {}
 
 func (f *fakeStream) Write(p []byte) (int, error) {
-	time.Sleep(f.delay)
+	f.began.Store(time.Now().UnixNano())
+	defer f.began.Store(0)
+	time.Sleep(f.delays[f.writes%len(f.delays)])
+	f.writes++
 	return len(p), nil
 }
 
@@ -222,6 +296,11 @@ func (f *fakeStream) SetWriteDeadline(t time.Time) error {
 		f.late.Add(1)
 	}
 	if t.Before(time.Now()) {
+		// (Between the fake's write and the wrapper's, a reset finds
+		// none in progress here; it may be the last one's, in time.)
+		if began := f.began.Load(); began != 0 && time.Since(time.Unix(0, began)) < f.d/2 {
+			f.early.Add(1)
+		}
 		time.Sleep(100 * time.Microsecond) // queuing RST_STREAM takes a moment
 		f.resets.Add(1)
 		if f.recycled.Load() { // and uses the writer to the end
@@ -231,28 +310,35 @@ func (f *fakeStream) SetWriteDeadline(t time.Time) error {
 	return nil
 }
 
-// A timer that fires as a write ends never reaches the server's writer
-// after the handler returned: the server reuses it for another stream.
-// Writes that take about the timeout make the two meet often.
-func TestStreamResetNeverOutlivesTheHandler(t *testing.T) {
+// A timer that fires as a write ends resets neither the next write nor,
+// once the handler returned, the server's writer, which the server reuses
+// for another stream. Writes that take about the timeout, each followed
+// by a short one, make the timer and the writes' ends meet often.
+func TestStreamResetHitsOnlyItsWrite(t *testing.T) {
 	const d = time.Millisecond
 	h := Streams(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Write([]byte("x"))
+		w.Write([]byte("x")) // about d
+		w.Write([]byte("y")) // d/4
 	}), d)
-	var resets, late int32
+	var resets, early, late int32
 	for i := range 400 {
-		f := &fakeStream{delay: d - 200*time.Microsecond + time.Duration(i%5)*100*time.Microsecond}
+		long := d - 200*time.Microsecond + time.Duration(i%5)*100*time.Microsecond
+		f := &fakeStream{d: d, delays: []time.Duration{long, d / 4}}
 		r := httptest.NewRequest("GET", "/", nil)
 		r.ProtoMajor = 2
 		h.ServeHTTP(f, r)
 		f.recycled.Store(true)
 		time.Sleep(300 * time.Microsecond) // a late reset would come now
 		resets += f.resets.Load()
+		early += f.early.Load()
 		late += f.late.Load()
 	}
-	t.Logf("%d of 400 writes were reset", resets)
+	t.Logf("%d resets in 400 responses", resets)
 	if late > 0 {
-		t.Fatalf("%d calls reached the writer after its handler returned", late)
+		t.Errorf("%d calls reached the writer after its handler returned", late)
+	}
+	if early > 0 {
+		t.Errorf("%d resets came early in a write: meant for the write before", early)
 	}
 	if resets == 0 {
 		t.Fatal("no write met its timer: the test exercised nothing")
