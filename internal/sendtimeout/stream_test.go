@@ -2,12 +2,15 @@ package sendtimeout
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -378,5 +381,55 @@ func BenchmarkStreams(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// Without Streams, the connection's own send timeout (Conn) still ends an
+// HTTP/2 connection whose client stops reading it: the handler's write
+// fails, no sooner than d, and the connection is closed.
+func TestHTTP2ConnectionTimeoutWithoutStreams(t *testing.T) {
+	const d = streamTimeout
+	results := make(chan writeResult, 1)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: writer(64<<10, 1<<14, results), Protocols: new(http.Protocols)}
+	srv.Protocols.SetUnencryptedHTTP2(true)
+	go srv.Serve(WrapListener(ln, d))
+	t.Cleanup(func() { srv.Close() })
+	dialer := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4<<10)
+		})
+		return errors.Join(err, serr)
+	}}
+	c, err := dialer.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// All the window there is, then read nothing: only the socket holds
+	// the server back.
+	start := time.Now()
+	if err := errors.Join(h2test.Start(c, 1<<31-1), h2test.Get(http2.NewFramer(c, nil), 1, "http", "app.test", "/big")); err != nil {
+		t.Fatal(err)
+	}
+	var res writeResult
+	select {
+	case res = <-results:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the handler still writes to a client that reads nothing after 20 s")
+	}
+	if res.err == nil {
+		t.Fatal("1 GiB went out to a client that reads nothing")
+	}
+	if waited := time.Since(start); waited < d {
+		t.Fatalf("the write failed %v after the request, before the timeout %v", waited, d)
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.Copy(io.Discard, c); errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatal("the connection whose write timed out is still open")
 	}
 }
