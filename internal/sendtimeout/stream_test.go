@@ -268,10 +268,10 @@ func TestTrailersAndHEAD(t *testing.T) {
 }
 
 // fakeStream is a server's HTTP/2 writer whose writes take the given
-// delays in turn. It counts the resets asked of it, those that came early
-// in a write (before half the timeout d: a reset meant for the write
-// before), and the calls that came after its handler returned, when the
-// real server has recycled its writer.
+// delays in turn. It counts the resets asked of it, those that came at the
+// very start of a write (within a sixteenth of the timeout d: a reset
+// meant for the write before), and the calls that came after its handler
+// returned, when the real server has recycled its writer.
 type fakeStream struct {
 	d        time.Duration
 	delays   []time.Duration
@@ -301,10 +301,15 @@ func (f *fakeStream) SetWriteDeadline(t time.Time) error {
 	if t.Before(time.Now()) {
 		// (Between the fake's write and the wrapper's, a reset finds
 		// none in progress here; it may be the last one's, in time.)
-		if began := f.began.Load(); began != 0 && time.Since(time.Unix(0, began)) < f.d/2 {
+		// A write's own reset comes d after the wrapper armed it, which a
+		// busy machine may leave some way before the fake's write began:
+		// only a reset at the very start of a write counts.
+		if began := f.began.Load(); began != 0 && time.Since(time.Unix(0, began)) < f.d/16 {
 			f.early.Add(1)
 		}
-		time.Sleep(100 * time.Microsecond) // queuing RST_STREAM takes a moment
+		// Queuing RST_STREAM takes a moment: here longer than the short
+		// write after, so that a reset not waited for outlives the handler.
+		time.Sleep(f.d / 2)
 		f.resets.Add(1)
 		if f.recycled.Load() { // and uses the writer to the end
 			f.late.Add(1)
@@ -318,20 +323,20 @@ func (f *fakeStream) SetWriteDeadline(t time.Time) error {
 // for another stream. Writes that take about the timeout, each followed
 // by a short one, make the timer and the writes' ends meet often.
 func TestStreamResetHitsOnlyItsWrite(t *testing.T) {
-	const d = time.Millisecond
+	const d = 5 * time.Millisecond
 	h := Streams(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("x")) // about d
 		w.Write([]byte("y")) // d/4
 	}), d)
 	var resets, early, late int32
 	for i := range 400 {
-		long := d - 200*time.Microsecond + time.Duration(i%5)*100*time.Microsecond
+		long := d - d/5 + time.Duration(i%5)*d/10
 		f := &fakeStream{d: d, delays: []time.Duration{long, d / 4}}
 		r := httptest.NewRequest("GET", "/", nil)
 		r.ProtoMajor = 2
 		h.ServeHTTP(f, r)
 		f.recycled.Store(true)
-		time.Sleep(300 * time.Microsecond) // a late reset would come now
+		time.Sleep(d / 3) // a late reset would come now
 		resets += f.resets.Load()
 		early += f.early.Load()
 		late += f.late.Load()
