@@ -210,7 +210,7 @@ func TestStreamsWrapsHTTP2Only(t *testing.T) {
 // on one connection, and none gets a RST_STREAM once it ended, even after
 // the timeout passed.
 func TestEndedStreamsAreNotReset(t *testing.T) {
-	const d, batches, batch = 100 * time.Millisecond, 1000, 10
+	const d, batches, batch = 300 * time.Millisecond, 1000, 10
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "a short body the server buffers")
 	})
