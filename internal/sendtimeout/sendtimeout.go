@@ -1,5 +1,7 @@
 // Package sendtimeout closes the door on a client that stops reading: a
-// write to its connection fails once it has sent no byte for a set time.
+// write to its connection fails once it has sent no byte for a set time
+// (Conn). Streams does the same for the streams of an HTTP/2 connection,
+// whose client can starve one stream while the connection goes on.
 //
 // Why: a proxy streams a response to the client as the backend sends it.
 // A client that asks for a large response and then reads nothing (or one

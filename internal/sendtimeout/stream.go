@@ -35,12 +35,8 @@ func Streams(h http.Handler, d time.Duration) http.Handler {
 		return h
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ProtoMajor != 2 {
-			h.ServeHTTP(w, r)
-			return
-		}
 		dl, ok := w.(writeDeadliner)
-		if !ok {
+		if r.ProtoMajor != 2 || !ok {
 			h.ServeHTTP(w, r)
 			return
 		}
